@@ -123,6 +123,9 @@ class AngleSample:
         self.l1 = np.asarray(self.l1, dtype=np.float64)
         self.l2sq = np.asarray(self.l2sq, dtype=np.float64)
         self.total = np.asarray(self.total, dtype=np.float64)
+        shapes = {self.l1.shape, self.l2sq.shape, self.total.shape}
+        if len(shapes) != 1 or self.l1.ndim != 1:
+            raise ValueError(f"l1, l2sq and total must be 1-D arrays of one length, got shapes {sorted(shapes)}")
         self.bisector = angles_from_sums(self.l1, self.l2sq, self.dim)
         self.fixed_axis = angles_from_sums(self.total, self.l2sq, self.dim)
 
@@ -180,16 +183,18 @@ class AngleSample:
         path = os.fspath(path)
         try:
             with np.load(path, allow_pickle=False) as data:
-                missing = {"l1", "l2sq", "total", "metadata"} - set(data.files)
-                if missing:
-                    raise ValueError(
-                        f"{path} is not an AngleSample file: missing {sorted(missing)}"
-                    )
-                meta = json.loads(str(data["metadata"]))
-                arrays = {k: data[k] for k in ("l1", "l2sq", "total")}
-        except (OSError, EOFError) as exc:
+                files = set(data.files)
+                missing = {"l1", "l2sq", "total", "metadata"} - files
+                if not missing:
+                    meta_text = str(data["metadata"])
+                    arrays = {k: data[k] for k in ("l1", "l2sq", "total")}
+        except (OSError, EOFError, ValueError, AttributeError) as exc:
             raise ValueError(f"cannot read {path} as an AngleSample file: {exc}") from exc
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        if missing:
+            raise ValueError(f"{path} is not an AngleSample file: missing {sorted(missing)}")
+        try:
+            meta = json.loads(meta_text)
+        except json.JSONDecodeError as exc:
             raise ValueError(f"{path} has corrupt AngleSample metadata: {exc}") from exc
         try:
             return cls(
@@ -200,8 +205,8 @@ class AngleSample:
                 start=int(meta["start"]),
                 backend=str(meta["backend"]),
             )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} has incomplete AngleSample metadata: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} has incomplete or invalid AngleSample metadata: {exc}") from exc
 
     @classmethod
     def concatenate(cls, parts):

@@ -1,0 +1,215 @@
+"""Philox known answers, the counter layout, seeds, and the normal transform."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba import njit
+from scipy import special, stats
+
+from lni_geometry import rng, sample_vectors
+from lni_geometry.rng import (
+    MAX_NORMAL,
+    box_muller,
+    cos_sin_turn,
+    key_from_seed,
+    log_positive,
+    philox4x32_10,
+    stream_words,
+)
+
+KAT = Path(__file__).parent / "data" / "philox4x32_10_kat.txt"
+
+
+def _kat_rows():
+    rows = []
+    for line in KAT.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            rows.append([int(w, 16) for w in line.split()])
+    return np.array(rows, dtype=np.uint64)
+
+
+def test_known_answers_random123():
+    rows = _kat_rows()
+    assert len(rows) == 3
+    for row in rows:
+        out = philox4x32_10(row[:4].astype(np.uint32), row[4:6].astype(np.uint32))
+        assert out.dtype == np.uint32
+        np.testing.assert_array_equal(out, row[6:10].astype(np.uint32))
+
+
+def test_philox_vectorised_over_counters():
+    rows = _kat_rows()
+    key = rows[2, 4:6].astype(np.uint32)
+    counters = np.stack([rows[2, :4], rows[0, :4]]).astype(np.uint32).reshape(2, 1, 4)
+    out = philox4x32_10(counters, key)
+    assert out.shape == (2, 1, 4)
+    np.testing.assert_array_equal(out[0, 0], rows[2, 6:10].astype(np.uint32))
+    np.testing.assert_array_equal(out[1, 0], philox4x32_10(rows[0, :4].astype(np.uint32), key))
+
+
+@pytest.mark.parametrize(
+    "counter, key, err",
+    [
+        (np.zeros(3, np.uint32), np.zeros(2, np.uint32), ValueError),
+        (np.zeros(4, np.uint32), np.zeros(3, np.uint32), ValueError),
+        (np.zeros(4), np.zeros(2, np.uint32), TypeError),
+        (np.array([0, 0, 0, 2**32]), np.zeros(2, np.uint32), ValueError),
+        (np.array([0, 0, 0, -1]), np.zeros(2, np.uint32), ValueError),
+    ],
+)
+def test_philox_bad_input(counter, key, err):
+    with pytest.raises(err):
+        philox4x32_10(counter, key)
+
+
+@njit(cache=True)
+def _words(k0, k1, sample, block, draw):
+    return stream_words(k0, k1, sample, block, draw)
+
+
+@pytest.mark.parametrize(
+    "sample, block, draw",
+    [(0, 0, 0), (1, 2, 0), (2**40 - 1, 2**40 - 1, 0), (2**48 - 1, 2**64 - 1, 2**16 - 1), (5, 7, 3)],
+)
+def test_counter_layout(sample, block, draw):
+    """The documented layout: (b lo, b hi, s lo, s hi | d << 16)."""
+    key = key_from_seed(11)
+    counter = np.array(
+        [block & 0xFFFFFFFF, block >> 32, sample & 0xFFFFFFFF, (sample >> 32) | (draw << 16)],
+        dtype=np.uint64,
+    ).astype(np.uint32)
+    got = _words(key[0], key[1], np.uint64(sample), np.uint64(block), draw)
+    np.testing.assert_array_equal(np.array(got, dtype=np.uint32), philox4x32_10(counter, key))
+
+
+def test_distinct_samples_and_blocks_never_share_a_counter():
+    """Sample and coordinate indices up to 2**40 map to distinct counters."""
+    idx = np.array([0, 1, 2**32 - 1, 2**32, 2**40 - 1], dtype=np.uint64)
+    counters = set()
+    for s in idx:
+        for b in idx:
+            c = (int(b) & 0xFFFFFFFF, int(b) >> 32, int(s) & 0xFFFFFFFF, int(s) >> 32)
+            counters.add(c)
+    assert len(counters) == len(idx) ** 2
+
+
+def test_key_from_seed():
+    np.testing.assert_array_equal(
+        key_from_seed(5), np.random.SeedSequence(5).generate_state(2, np.uint32)
+    )
+    ss = np.random.SeedSequence(123, spawn_key=(4,))
+    np.testing.assert_array_equal(key_from_seed(ss), ss.generate_state(2, np.uint32))
+    assert not np.array_equal(key_from_seed(0), key_from_seed(1))
+    assert rng.seed_from_metadata(rng.seed_metadata(ss)).spawn_key == (4,)
+
+
+@pytest.mark.parametrize("seed, err", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (None, TypeError), (True, TypeError)])
+def test_key_from_bad_seed(seed, err):
+    with pytest.raises(err, match="seed"):
+        key_from_seed(seed)
+
+
+# --- the elementary functions of the transform -------------------------------
+
+
+@njit(cache=True)
+def _cos_sin_many(w, c, s):
+    for i in range(w.size):
+        c[i], s[i] = cos_sin_turn(w[i])
+
+
+@njit(cache=True)
+def _log_many(x, out):
+    for i in range(x.size):
+        out[i] = log_positive(x[i])
+
+
+def test_cos_sin_turn_against_numpy():
+    w = np.random.default_rng(1).integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
+    edges = [0, 1, 2**29 - 1, 2**29, 2**30 - 1, 2**30, 2**31 - 1, 2**31, 3 * 2**30, 2**32 - 1]
+    w = np.concatenate([w, np.array(edges, dtype=np.uint32)])
+    c = np.empty(w.size)
+    s = np.empty(w.size)
+    _cos_sin_many(w, c, s)
+    t = 2 * np.pi * (w.astype(np.float64) + 0.5) * 2.0**-32
+    assert np.abs(c - np.cos(t)).max() < 2e-15
+    assert np.abs(s - np.sin(t)).max() < 2e-15
+
+
+def test_log_positive_against_numpy():
+    g = np.random.default_rng(2)
+    x = np.concatenate([np.exp(g.uniform(-745 + 40, 700, 200_000)), g.uniform(0.5, 2, 10_000),
+                        [2.0**-33, 1.0 - 2.0**-53, 1.0, 2**0.5, np.nextafter(2**0.5, 2)]])
+    out = np.empty_like(x)
+    _log_many(x, out)
+    ref = np.log(x)
+    err = np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300)
+    nonzero = ref != 0
+    assert err[nonzero].max() < 2e-15
+    assert out[~nonzero].max() == 0.0
+
+
+@njit(cache=True)
+def _bm(wa, wb):
+    return box_muller(wa, wb)
+
+
+def test_resolution_largest_normal():
+    """|z| <= MAX_NORMAL = sqrt(-2 log 2**-33), reached at word 0."""
+    assert MAX_NORMAL == pytest.approx(math.sqrt(66 * math.log(2)), rel=1e-15)
+    z0, z1 = _bm(np.uint32(0), np.uint32(0))
+    assert math.hypot(z0, z1) == pytest.approx(MAX_NORMAL, rel=1e-14)
+    assert 6.76 < MAX_NORMAL < 6.77
+
+
+def test_transform_bias_below_monte_carlo_error_at_1e12():
+    """The documented bias bounds of the discretised Box-Muller transform.
+
+    u = (k + 1/2) 2**-32 takes N = 2**32 equally spaced values, so
+    E r**2 = -2/N sum log u_k = -2/N (lgamma(N + 1/2) - lgamma(1/2) - N log N)
+    exactly; E z**2 = E r**2 / 2 (the midpoint grid of angles has E cos**2 = 1/2
+    exactly).  For the monotone r(u) the midpoint sum differs from the integral
+    by at most (r(1/N) + r(u_0))/N.  Both biases must be far below the Monte Carlo
+    standard errors of the means at 1e12 draws.
+    """
+    N = 2.0**32
+    mean_r2 = -2.0 / N * (special.gammaln(N + 0.5) - special.gammaln(0.5) - N * math.log(N))
+    bias_z2 = abs(mean_r2 / 2 - 1)
+    bias_abs = (math.sqrt(2 * math.log(N)) + MAX_NORMAL) / N / math.sqrt(math.pi / 2)
+    se_z2 = math.sqrt(2.0) / 1e6  # sd(z**2) / sqrt(1e12), relative to E z**2 = 1
+    se_abs = math.sqrt(1 - 2 / math.pi) / 1e6 / math.sqrt(2 / math.pi)
+    assert bias_z2 < 1e-9 and bias_z2 < se_z2 / 100
+    assert bias_abs < 3e-9 and bias_abs < se_abs / 100
+
+
+def test_gaussian_coordinates_against_numpy_reference():
+    """sample_vectors equals Box-Muller written with numpy on the raw Philox words."""
+    dim, samples, seed, start = 10, 3, 7, 5
+    v = sample_vectors(dim, samples, seed=seed, start=start)
+    key = key_from_seed(seed)
+    for r in range(samples):
+        s = start + r
+        blocks = np.arange((dim + 3) // 4, dtype=np.uint64)
+        counters = np.stack(
+            [blocks & 0xFFFFFFFF, blocks >> 32, np.full_like(blocks, s), np.zeros_like(blocks)], axis=1
+        ).astype(np.uint32)
+        w = philox4x32_10(counters, key).astype(np.float64)
+        r0 = np.sqrt(-2 * np.log((w[:, 0] + 0.5) * 2.0**-32))
+        t0 = 2 * np.pi * (w[:, 1] + 0.5) * 2.0**-32
+        r1 = np.sqrt(-2 * np.log((w[:, 2] + 0.5) * 2.0**-32))
+        t1 = 2 * np.pi * (w[:, 3] + 0.5) * 2.0**-32
+        ref = np.stack([r0 * np.cos(t0), r0 * np.sin(t0), r1 * np.cos(t1), r1 * np.sin(t1)], axis=1).ravel()
+        np.testing.assert_allclose(v[r], ref[:dim], rtol=1e-13, atol=1e-15)
+
+
+def test_normals_are_standard_normal():
+    """1e6 coordinates: KS against N(0, 1), and the first moments within 5 standard errors."""
+    z = sample_vectors(1000, 1000, seed=3).ravel()
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    n = z.size
+    assert abs(z.mean()) < 5 / math.sqrt(n)
+    assert abs((z * z).mean() - 1) < 5 * math.sqrt(2 / n)
+    assert abs(np.abs(z).mean() - math.sqrt(2 / math.pi)) < 5 * math.sqrt((1 - 2 / math.pi) / n)
+    assert np.abs(z).max() <= MAX_NORMAL
