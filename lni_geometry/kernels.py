@@ -7,11 +7,12 @@ For a sample ``g`` of dimension ``n`` the kernels compute, without ever holding
 
 Fixed reduction order (what makes results independent of threads and chunks):
 coordinates are cut into *chunks* of ``CHUNK`` coordinates (the last one
-shorter); inside a chunk, tiles of ``TILE`` coordinates are generated into a
-small buffer and added into ``LANES`` running float64 accumulators (coordinate
-``j`` of a tile into lane ``j mod LANES``); the lanes are added in order at the
-end of the chunk, and the chunk sums are added in chunk order.  Whoever computes
-a chunk, the result is the same bits.
+shorter) and chunks into *tiles* of ``TILE`` coordinates.  A tile is generated
+into a small buffer (in the model's tile order, :func:`fill_tile`) and reduced into ``LANES = 8`` float64 accumulators per sum
+(entry ``j`` into lane ``j mod 8``), the lanes folded pairwise
+``((0+1)+(2+3))+((4+5)+(6+7))``, then the ragged end (< 8 entries) added in
+order; tile sums are added in tile order within a chunk, chunk sums in chunk
+order.  Whoever computes a chunk, the result is the same bits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, float64, int64
 
-from .models import fill_coords
+from .models import GAUSSIAN_ID, fill_coords, gaussian_block
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
 TILE = 512  # coordinates generated per tile (a multiple of every model's block)
@@ -27,38 +28,123 @@ LANES = 8  # float64 accumulators per sum (one AVX-512 register)
 
 
 @njit(cache=True, error_model="numpy")
+def fill_gaussian_tile(k0, k1, sample, coord0, n, out):
+    """The ``n`` Gaussian coordinates from ``coord0`` (a multiple of 4), in tile order.
+
+    Tile order: with ``B = n // 4`` whole blocks, coordinate ``coord0 + 4b + k``
+    goes to ``out[k * B + b]`` (four planes, so the vectorised loop stores
+    contiguously); the ``n mod 4`` coordinates of a last partial block follow
+    at ``out[4B + k]``.  Values are those of :func:`lni_geometry.models.gaussian_block`.
+    """
+    block0 = coord0 // 4
+    nb = n // 4
+    for j in range(nb):
+        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + j)
+        out[j] = z0
+        out[nb + j] = z1
+        out[2 * nb + j] = z2
+        out[3 * nb + j] = z3
+    rest = n - 4 * nb
+    if rest > 0:
+        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + nb)
+        out[4 * nb] = z0
+        if rest > 1:
+            out[4 * nb + 1] = z1
+        if rest > 2:
+            out[4 * nb + 2] = z2
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, out):
+    """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
+
+    The order inside a tile is fixed per model (it only fixes the order of the
+    additions); the Gaussian model uses :func:`fill_gaussian_tile`, the others
+    their natural order through :func:`lni_geometry.models.fill_coords`.
+    """
+    if model_id == GAUSSIAN_ID:
+        fill_gaussian_tile(k0, k1, sample, coord0, n, out)
+    else:
+        fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _tile_sums(buf, n):
+    """Sums of ``buf[:n]`` into ``LANES = 8`` lanes each, lane ``j mod 8`` for entry ``j``.
+
+    Written with scalar lanes so that the compiler packs them into one vector
+    register without reordering any addition; returns the 24 lane sums' totals
+    per quantity as three 8-tuples folded in lane order.
+    """
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0.0
+    full = n - n % LANES
+    for j in range(0, full, LANES):
+        z0 = buf[j]
+        z1 = buf[j + 1]
+        z2 = buf[j + 2]
+        z3 = buf[j + 3]
+        z4 = buf[j + 4]
+        z5 = buf[j + 5]
+        z6 = buf[j + 6]
+        z7 = buf[j + 7]
+        a0 += abs(z0)
+        a1 += abs(z1)
+        a2 += abs(z2)
+        a3 += abs(z3)
+        a4 += abs(z4)
+        a5 += abs(z5)
+        a6 += abs(z6)
+        a7 += abs(z7)
+        b0 += z0 * z0
+        b1 += z1 * z1
+        b2 += z2 * z2
+        b3 += z3 * z3
+        b4 += z4 * z4
+        b5 += z5 * z5
+        b6 += z6 * z6
+        b7 += z7 * z7
+        c0 += z0
+        c1 += z1
+        c2 += z2
+        c3 += z3
+        c4 += z4
+        c5 += z5
+        c6 += z6
+        c7 += z7
+    # the ragged end of the last tile (fewer than 8 entries), in entry order
+    s1 = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    s2 = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
+    st = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))
+    for j in range(full, n):
+        z = buf[j]
+        s1 += abs(z)
+        s2 += z * z
+        st += z
+    return s1, s2, st
+
+
+@njit(cache=True, error_model="numpy")
 def chunk_sums(model_id, p0, p1, k0, k1, sample, dim, chunk, buf, out):
     """Sums ``(l1, l2sq, total)`` of chunk ``chunk`` of a sample, into ``out[0:3]``.
 
-    ``buf`` is scratch of length ``TILE``.
+    Each tile of ``TILE`` coordinates is generated into ``buf`` (scratch of
+    length ``TILE``) by :func:`fill_tile` and reduced by :func:`_tile_sums`; tile sums are added in
+    tile order.
     """
-    a1 = np.zeros(LANES)
-    a2 = np.zeros(LANES)
-    at = np.zeros(LANES)
     first = chunk * CHUNK
     last = min(first + CHUNK, dim)
-    for t0 in range(first, last, TILE):
-        n = min(TILE, last - t0)
-        fill_coords(model_id, p0, p1, k0, k1, sample, t0, n, buf)
-        full = n - n % LANES
-        for j in range(0, full, LANES):
-            for q in range(LANES):
-                z = buf[j + q]
-                a1[q] += abs(z)
-                a2[q] += z * z
-                at[q] += z
-        for q in range(n - full):
-            z = buf[full + q]
-            a1[q] += abs(z)
-            a2[q] += z * z
-            at[q] += z
     s1 = 0.0
     s2 = 0.0
     st = 0.0
-    for q in range(LANES):
-        s1 += a1[q]
-        s2 += a2[q]
-        st += at[q]
+    for t0 in range(first, last, TILE):
+        n = min(TILE, last - t0)
+        fill_tile(model_id, p0, p1, k0, k1, sample, t0, n, buf)
+        t1, t2, tt = _tile_sums(buf, n)
+        s1 += t1
+        s2 += t2
+        st += tt
     out[0] = s1
     out[1] = s2
     out[2] = st
