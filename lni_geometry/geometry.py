@@ -10,6 +10,12 @@ For a vector ``v`` in R^n (rows of a 2-D array, or along ``axis``):
 - fixed-axis angle: between ``v`` and a fixed direction (default
   ``(1, ..., 1)/sqrt(n)``).
 
+and the random maps of the seed paper (S. Elistratov, A. Podivilov, T. Iuzhakov,
+D. Vetrov, "Lion's sign noise can make training more stable", NeurIPS 2024 OPT
+workshop): :func:`lni` (LNI drawn exactly in O(n)), :func:`lni_haar` (its
+O(n^3) definition ``B sign(B^T v)``) and :func:`rotate` (a turn by a fixed
+angle towards a uniformly random orthogonal direction).
+
 The angle between unit vectors ``a`` and ``b`` is computed as
 ``2 atan2(|a - b|, |a + b|)``, accurate to a few ulp at every angle (``arccos``
 loses half the digits near 0), after scaling each row by its largest entry, so
@@ -22,7 +28,15 @@ import numbers
 
 import numpy as np
 
-__all__ = ["bisector_angle", "sign_angle", "fixed_axis_angle", "max_bisector_angle"]
+__all__ = [
+    "bisector_angle",
+    "sign_angle",
+    "fixed_axis_angle",
+    "max_bisector_angle",
+    "lni",
+    "lni_haar",
+    "rotate",
+]
 
 
 def _rows(v, axis, name="v"):
@@ -167,3 +181,256 @@ def max_bisector_angle(dim):
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
     return float(np.arctan(np.sqrt(dim - 1.0)))
+
+
+# --- LNI and rotations ------------------------------------------------------
+#
+# Seed paper: Lion Noise Injection (Def. 1) and Enim (Def. 2).  The O(n) draw
+# of LNI rests on the Haar invariance of B: for v = |v| u, the law of
+# B sign(B^T v) is that of sqrt(n) (cos t u + sin t w) with t the bisector angle
+# of a uniform point of S^(n-1) and w uniform on the unit sphere of u's
+# orthogonal complement, independent of t.
+
+
+def _direction(v, name="v"):
+    """Check a 1-D real vector; return (unit float64 direction, norm, output dtype)."""
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector, got shape {arr.shape}")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name} must have at least one entry, got shape {arr.shape}")
+    out_dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+    x = arr.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} has non-finite entries at {_row_list(np.argwhere(~np.isfinite(x)))}")
+    peak = float(np.abs(x).max())
+    if peak == 0.0:
+        raise ValueError(f"{name} is the zero vector: it has no direction to rotate")
+    scaled = x / peak
+    length = float(np.linalg.norm(scaled))
+    return scaled / length, peak * length, out_dtype
+
+
+def _generator(rng):
+    """``numpy.random.default_rng(rng)``, with a message naming what is accepted."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "rng must be a numpy.random.Generator, a BitGenerator, a SeedSequence, "
+            f"a non-negative int seed or None, got {type(rng).__name__} {rng!r}"
+        ) from exc
+
+
+def _orthogonal_unit(u, gen):
+    """A unit vector uniform on the sphere of the orthogonal complement of unit ``u``.
+
+    A standard Gaussian projected on the complement, ``g - (g . u) u``, is an
+    isotropic Gaussian there; normalised it is uniform on that sphere.  The
+    projection is applied twice (classical Gram-Schmidt with
+    re-orthogonalisation) so ``|w . u|`` is at the rounding level.  Needs
+    ``len(u) >= 2``.
+    """
+    while True:
+        g = gen.standard_normal(u.shape[0])
+        g -= (g @ u) * u
+        g -= (g @ u) * u
+        norm = np.linalg.norm(g)
+        if norm > 0.0:  # zero with probability 0
+            return g / norm
+
+
+def _turn(u, angle, gen):
+    """Unit vector at ``angle`` from unit ``u``: ``cos(angle) u + sin(angle) w``, renormalised."""
+    w = _orthogonal_unit(u, gen)
+    d = np.cos(angle) * u + np.sin(angle) * w
+    return d / np.linalg.norm(d)
+
+
+def _check_angle(angle):
+    if isinstance(angle, (bool, np.bool_)) or not isinstance(angle, numbers.Real):
+        raise TypeError(f"angle must be a real number in [0, pi], got {type(angle).__name__} {angle!r}")
+    angle = float(angle)
+    if not 0.0 <= angle <= np.pi:
+        raise ValueError(f"angle must be in [0, pi] = [0, {np.pi!r}] radians, got {angle!r}")
+    return angle
+
+
+def rotate(v, angle, rng=None):
+    """Rotate ``v`` by exactly ``angle`` towards a uniformly random orthogonal direction.
+
+    Returns ``|v| (cos(angle) u + sin(angle) w)`` with ``u = v/|v|`` and ``w``
+    uniform on the unit sphere of the orthogonal complement of ``v`` (a
+    standard Gaussian projected on the complement and normalised).  This is
+    the fixed-angle surrogate of LNI that the seed paper's Enim experiments
+    use (Elistratov et al. 2024, "Lion's sign noise can make training more
+    stable", Def. 2): the update direction is turned by the angle Lion's sign
+    is observed to produce.
+
+    Parameters
+    ----------
+    v : array_like, shape (n,)
+        A non-zero, finite real vector.
+    angle : float
+        Radians, ``0 <= angle <= pi``.  For ``n = 1`` there is no orthogonal
+        direction: only ``0`` (returns ``v``) and ``pi`` (returns ``-v``) are
+        allowed.
+    rng : numpy.random.Generator, int, SeedSequence or None
+        Passed to ``numpy.random.default_rng``; ``n`` standard normals are
+        drawn from it (none when ``n = 1``).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The dtype of ``v`` if floating, else float64.  In float64 the angle to
+        ``v`` (measured as ``2 atan2(|a - b|, |a + b|)`` of the unit vectors)
+        equals ``angle`` to about ``1e-15`` and the norm equals ``|v|`` to a
+        few ulp.
+
+    Raises
+    ------
+    ValueError
+        For a zero, empty, non-finite or not 1-D ``v``, or ``angle`` outside
+        ``[0, pi]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = rotate([3.0, 4.0, 0.0], 0.5, rng=1)
+    >>> bool(np.isclose(np.linalg.norm(r), 5.0))
+    True
+    >>> u, r_unit = np.array([0.6, 0.8, 0.0]), r / 5.0
+    >>> bool(abs(2 * np.arctan2(np.linalg.norm(u - r_unit), np.linalg.norm(u + r_unit)) - 0.5) < 1e-12)
+    True
+    """
+    angle = _check_angle(angle)
+    u, norm, dtype = _direction(v)
+    n = u.shape[0]
+    if n == 1:
+        if angle not in (0.0, np.pi):
+            raise ValueError(
+                f"a vector of length 1 has no orthogonal direction: angle must be 0 or pi, got {angle!r}"
+            )
+        d = u if angle == 0.0 else -u
+    else:
+        d = _turn(u, angle, _generator(rng))
+    return (norm * d).astype(dtype, copy=False)
+
+
+def _lni_unit(u, gen):
+    """Draw ``(LNI(u)/sqrt(n), t)`` for a unit vector ``u``; see :func:`lni`."""
+    n = u.shape[0]
+    if n == 1:
+        return np.sign(u), 0.0
+    seed = int(gen.integers(0, 2**63))
+    from .sampling import sample_angles  # geometry is imported by sampling's package first
+
+    t = float(sample_angles(n, 1, seed=seed, backend="cpu").bisector[0])
+    return _turn(u, t, gen), t
+
+
+def lni(v, rng=None):
+    """Lion Noise Injection of ``v``, drawn exactly in O(n).
+
+    LNI is defined (Elistratov et al. 2024, "Lion's sign noise can make
+    training more stable", Def. 1) as ``LNI(v) = B sign(B^T v)`` with ``B`` a Haar-random orthogonal matrix
+    (see :func:`lni_haar`).  By the Haar invariance of ``B`` its law is that of
+
+    ``sqrt(n) (cos(t) v/|v| + sin(t) w)``,
+
+    with ``t`` the bisector angle of a uniform point of the sphere
+    ``S^(n-1)`` (``cos t = ||x||_1 / sqrt(n)``, ``x`` uniform) and ``w``
+    uniform on the unit sphere of the orthogonal complement of ``v``,
+    independent of ``t``.  This function draws ``t`` with the package's
+    counter-based sampler, ``sample_angles(n, 1, seed=s, backend="cpu")``, with
+    ``s`` an integer drawn from ``rng``, then ``w`` from ``n`` standard normals of
+    ``rng`` projected on the complement: O(n) time and memory instead of the
+    O(n^3) of the definition.  ``rng`` determines the result fully.
+
+    Parameters
+    ----------
+    v : array_like, shape (n,)
+        A non-zero, finite real vector.  LNI depends on ``v`` only through its
+        direction.
+    rng : numpy.random.Generator, int, SeedSequence or None
+        Passed to ``numpy.random.default_rng``.  Pass one Generator across
+        calls for independent draws (an int seed gives the same draw each call).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The dtype of ``v`` if floating, else float64.  Its norm is ``sqrt(n)``
+        to rounding.  For ``n = 1``, ``B = +-1`` and ``LNI(v) = sign(v)``
+        exactly (nothing is drawn).
+
+    Raises
+    ------
+    ValueError
+        For a zero vector (``B sign(B^T 0) = 0`` has no direction; LNI of the
+        zero vector is left undefined rather than silently zero), or an empty,
+        non-finite or not 1-D ``v``.
+
+    See Also
+    --------
+    lni_haar : the definition, O(n^3), for validation at small n.
+    rotate : the same rotation with a fixed angle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = lni(np.arange(1.0, 9.0), rng=np.random.default_rng(0))
+    >>> bool(np.isclose(np.linalg.norm(x), np.sqrt(8)))
+    True
+    >>> lni([-2.5])
+    array([-1.])
+    """
+    u, _, dtype = _direction(v)
+    d, _ = _lni_unit(u, _generator(rng))
+    return (np.sqrt(u.shape[0]) * d).astype(dtype, copy=False)
+
+
+def lni_haar(v, rng=None):
+    """Lion Noise Injection by its definition: ``B sign(B^T v)``, B Haar-random.
+
+    ``B = scipy.stats.ortho_group.rvs(n, random_state=rng)`` (Elistratov et
+    al. 2024, "Lion's sign noise can make training more stable", Def. 1).
+    O(n^3): a reference for :func:`lni`, which draws the same law in O(n).  ``B^T v`` has no zero
+    entry with probability 1, so the norm of the result is ``sqrt(n)``.
+
+    Parameters
+    ----------
+    v : array_like, shape (n,)
+        A non-zero, finite real vector.
+    rng : numpy.random.Generator, int, SeedSequence or None
+        Passed to ``numpy.random.default_rng``.  For ``n = 1``, ``B = +-1`` is
+        drawn as a random sign and the result is ``sign(v)``.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The dtype of ``v`` if floating, else float64.
+
+    Raises
+    ------
+    ValueError
+        For a zero, empty, non-finite or not 1-D ``v``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = lni_haar([1.0, 2.0, 3.0], rng=0)
+    >>> bool(np.isclose(np.linalg.norm(x), np.sqrt(3)))
+    True
+    """
+    u, _, dtype = _direction(v)
+    gen = _generator(rng)
+    n = u.shape[0]
+    if n == 1:
+        b = np.array([[1.0 if gen.random() < 0.5 else -1.0]])
+    else:
+        from scipy.stats import ortho_group
+
+        b = ortho_group.rvs(n, random_state=gen)
+    return (b @ np.sign(b.T @ u)).astype(dtype, copy=False)

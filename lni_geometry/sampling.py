@@ -159,17 +159,52 @@ class AngleSample:
             "version": __version__,
         }
 
-    def save(self, path):
-        """Write the sums and metadata to ``path`` (.npz); ``load`` reads it back exactly."""
+    def save(self, path, metadata=None, **arrays):
+        """Write the sums and metadata to ``path`` (.npz); ``load`` reads it back exactly.
+
+        Parameters
+        ----------
+        path : str or path-like
+        metadata : dict, optional
+            Extra JSON-able entries merged into the stored metadata (e.g. provenance).
+        **arrays
+            Extra arrays stored beside the sums (e.g. a histogram); ``load`` ignores them.
+
+        The file is written to a temporary name and renamed into place, so an
+        interruption never leaves a half-written file at ``path``.
+        """
         path = os.fspath(path)
-        with open(path, "wb") as fh:
+        meta = self.metadata()
+        if metadata:
+            meta.update(metadata)
+        tmp = f"{path}.partial-write"
+        with open(tmp, "wb") as fh:
             np.savez(
                 fh,
                 l1=self.l1,
                 l2sq=self.l2sq,
                 total=self.total,
-                metadata=np.array(json.dumps(self.metadata())),
+                metadata=np.array(json.dumps(meta)),
+                **arrays,
             )
+        os.replace(tmp, path)
+
+    @staticmethod
+    def read_metadata(path):
+        """The metadata dict stored in an AngleSample file (ValueError if there is none)."""
+        path = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                files = data.files
+                meta_text = str(data["metadata"]) if "metadata" in files else None
+        except (OSError, EOFError, ValueError, AttributeError) as exc:
+            raise ValueError(f"cannot read {path} as an AngleSample file: {exc}") from exc
+        if meta_text is None:
+            raise ValueError(f"{path} is not an AngleSample file: it has no metadata")
+        try:
+            return json.loads(meta_text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} has corrupt AngleSample metadata: {exc}") from exc
 
     @classmethod
     def load(cls, path):
