@@ -16,20 +16,44 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from .geometry import bisector_angle, fixed_axis_angle, max_bisector_angle, sign_angle
-from .models import Gaussian, GradientModel, model_from_spec
+from . import optim, theory
+from .compare import Comparison, compare
+from .geometry import (
+    bisector_angle,
+    fixed_axis_angle,
+    lni,
+    lni_haar,
+    max_bisector_angle,
+    rotate,
+    sign_angle,
+)
+from .models import Gaussian, GradientModel, StudentT, SymmetricStable, model_from_spec
 from .sampling import AngleSample, sample_angles, sample_vectors
+from .sweep import sweep
+from .tails import alpha_for_angle, tail_index
 
 __all__ = [
     "__version__",
     "AngleSample",
+    "Comparison",
     "Gaussian",
     "GradientModel",
+    "StudentT",
+    "SymmetricStable",
+    "alpha_for_angle",
     "bisector_angle",
+    "compare",
     "fixed_axis_angle",
+    "lni",
+    "lni_haar",
     "max_bisector_angle",
     "model_from_spec",
+    "optim",
+    "rotate",
     "sample_angles",
     "sample_vectors",
     "sign_angle",
+    "sweep",
+    "tail_index",
+    "theory",
 ]

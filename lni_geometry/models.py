@@ -9,22 +9,44 @@ with
 - ``spec``: a string such as ``"gaussian"`` that :func:`model_from_spec` reads
   back (used by the command line and saved files).
 
+Models: :class:`Gaussian` (``"gaussian"``), :class:`SymmetricStable`
+(``"stable:ALPHA"`` or ``"stable:ALPHA:SCALE"``) and :class:`StudentT`
+(``"t:DF"``).
+
 The coordinate transforms themselves are device functions (``fill_*`` below),
 compiled for the CPU by ``numba.njit`` and reused unchanged by the CUDA kernels.
+The heavy-tailed models use branch-free polynomial elementary functions
+(:func:`sin_half_turns`, :func:`exp_finite`, :func:`expm1_finite`,
+:func:`log1p_neg`, with :func:`lni_geometry.rng.log_positive`) so that their
+loops vectorise; each is tested against numpy to ``1e-13`` relative.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
-from numba import njit
+import numpy as np
+from numba import njit, float64, int64, uint32, uint64
 
-from .rng import box_muller, stream_words
+from .rng import _bits_f64, box_muller, log_positive, sqrt_nonneg, stream_words
 
-__all__ = ["Gaussian", "GradientModel", "model_from_spec"]
+__all__ = [
+    "Gaussian",
+    "GradientModel",
+    "StudentT",
+    "SymmetricStable",
+    "model_from_spec",
+]
 
-#: kernel ids (dispatch in :func:`fill_block`)
+#: kernel ids (dispatch in :func:`fill_coords`)
 GAUSSIAN_ID = 0
+STABLE_ID = 1
+STUDENT_T_ID = 2
+
+#: Philox calls tried per Student-t coordinate before giving up (see StudentT).
+STUDENT_T_MAX_DRAWS = 64
 
 
 class GradientModel:
@@ -65,13 +87,193 @@ class Gaussian(GradientModel):
         return "gaussian"
 
 
+def _check_param(name, value, low, high, low_open=True, high_open=False):
+    """A finite real parameter in an interval, as a float; ValueError/TypeError otherwise."""
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    hi_text = "inf" if high == math.inf else repr(high)
+    interval = f"{lo}{low!r}, {hi_text}{hi}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in {interval}, got {type(value).__name__} {value!r}")
+    v = float(value)
+    bad = (
+        not math.isfinite(v)
+        or (v <= low if low_open else v < low)
+        or (v >= high if high_open else v > high)
+    )
+    if bad:
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class SymmetricStable(GradientModel):
+    """Symmetric alpha-stable coordinates: ``E exp(i t X) = exp(-|scale t|**alpha)``.
+
+    The law of ``scipy.stats.levy_stable(alpha, 0, scale=scale)``.  ``alpha = 2``
+    is the normal law with variance ``2 scale**2``; ``alpha = 1`` is the Cauchy
+    law with scale ``scale``.  For ``alpha < 2`` the tail is a power law,
+    ``P(|X| > x) ~ C_alpha (x/scale)**-alpha`` with
+    ``C_alpha = (2/pi) Gamma(alpha) sin(pi alpha / 2)``
+    (:func:`lni_geometry.tails.stable_tail_constant`), and the variance is
+    infinite.
+
+    Drawn by the Chambers-Mallows-Stuck transform: with ``V ~ U(-pi/2, pi/2)``
+    and ``W ~ Exp(1)`` independent,
+
+    ``X = scale * sin(alpha V) / cos(V)**(1/alpha) * (cos((1 - alpha) V) / W)**((1 - alpha)/alpha)``
+
+    evaluated as ``sin(alpha V) exp(L)`` with
+    ``L = [(1 - alpha) log(cos((1 - alpha) V) / W) - log cos V] / alpha``, which
+    is exact at ``alpha = 1`` (``X = tan V``) and ``alpha = 2``
+    (``X = 2 sqrt(W) sin V``) without a special case.
+
+    Stream: one coordinate per Philox call (``coords_per_block = 1``).  Words
+    ``(w0, w1)`` give ``V``: the top bit of ``w0`` its sign, the next 52 bits
+    ``m`` its size ``|V| = pi (m + 1/2) 2**-53``; words ``(w2, w3)`` give
+    ``U = 1 - e**-W`` the same way, ``p = (m' + 1/2) 2**-53`` and
+    ``U = p`` or ``1 - p`` by the top bit of ``w2``.  Both uniforms carry 53
+    bits and are exact binary fractions, so ``pi/2 - |V|`` and ``W`` are exact
+    even at the extremes (``W = -log1p(-p)`` for ``U`` near 1): the tail is
+    right down to probabilities near ``1e-16``.
+
+    Parameters
+    ----------
+    alpha : float
+        Stability index, ``0 < alpha <= 2``.
+    scale : float, default 1.0
+        Scale ``> 0``.
+
+    Notes
+    -----
+    For ``alpha`` below about 0.1 single coordinates can exceed ``1e154``, so
+    that their square (and the sum ``l2sq``) overflows to ``inf``: the largest
+    of ``N`` draws is about ``N**(1/alpha)``.
+
+    References
+    ----------
+    J. M. Chambers, C. L. Mallows, B. W. Stuck, "A method for simulating stable
+    random variables", J. Amer. Statist. Assoc. 71 (1976) 340-344.
+    R. Weron, "On the Chambers-Mallows-Stuck method for simulating skewed
+    stable random variables", Statist. Probab. Lett. 28 (1996) 165-171.
+
+    Examples
+    --------
+    >>> m = SymmetricStable(1.5)
+    >>> m.spec
+    'stable:1.5'
+    >>> model_from_spec("stable:1.5:2.0") == SymmetricStable(1.5, scale=2.0)
+    True
+    """
+
+    alpha: float
+    scale: float = 1.0
+
+    kernel_id = STABLE_ID
+    coords_per_block = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", _check_param("alpha", self.alpha, 0.0, 2.0))
+        object.__setattr__(self, "scale", _check_param("scale", self.scale, 0.0, math.inf, high_open=True))
+
+    @property
+    def kernel_params(self) -> tuple[float, float]:
+        return (self.alpha, self.scale)
+
+    @property
+    def spec(self) -> str:
+        if self.scale == 1.0:
+            return f"stable:{self.alpha!r}"
+        return f"stable:{self.alpha!r}:{self.scale!r}"
+
+
+@dataclass(frozen=True)
+class StudentT(GradientModel):
+    """Student-t coordinates with ``df`` degrees of freedom (``scipy.stats.t(df)``).
+
+    Tail ``P(|T| > x) ~ c x**-df``: moments of order below ``df`` are finite,
+    the others infinite (``df = 1`` is the Cauchy law, ``df -> inf`` the
+    normal law).
+
+    Drawn by Bailey's polar method, exact: ``U, V ~ U(-1, 1)``,
+    ``W = U**2 + V**2``; if ``W <= 1`` then
+    ``T = U sqrt(df (W**(-2/df) - 1) / W)`` (``W**(-2/df) - 1`` evaluated as
+    ``expm1(-(2/df) log W)``), otherwise the pair is rejected (probability
+    ``1 - pi/4``) and the next pair is drawn.
+
+    Stream: one coordinate per Philox call (``coords_per_block = 1``); ``U``
+    from words ``(w0, w1)`` and ``V`` from ``(w2, w3)``, each a sign bit and 52
+    bits of size, ``|U| = (m + 1/2) 2**-52``.  Retries of coordinate ``i`` use
+    the draw index (:func:`lni_geometry.rng.stream_words`): attempt ``d`` uses
+    draw ``d``, so every coordinate stays a pure function of (key, sample, i).
+    At most ``STUDENT_T_MAX_DRAWS = 64`` attempts are made; all 64 fail with
+    probability ``(1 - pi/4)**64 = 1.7e-43`` per coordinate (never, in
+    practice), and such a coordinate would be NaN, not a silent value.
+
+    Parameters
+    ----------
+    df : float
+        Degrees of freedom, ``df > 0`` (finite).
+
+    References
+    ----------
+    R. W. Bailey, "Polar generation of random variates with the
+    t-distribution", Math. Comp. 62 (1994) 779-781.
+
+    Examples
+    --------
+    >>> StudentT(3).spec
+    't:3.0'
+    >>> model_from_spec("t:3") == StudentT(3.0)
+    True
+    """
+
+    df: float
+
+    kernel_id = STUDENT_T_ID
+    coords_per_block = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "df", _check_param("df", self.df, 0.0, math.inf, high_open=True))
+
+    @property
+    def kernel_params(self) -> tuple[float, float]:
+        return (self.df, 0.0)
+
+    @property
+    def spec(self) -> str:
+        return f"t:{self.df!r}"
+
+
+_SPEC_HELP = "valid models: 'gaussian', 'stable:ALPHA', 'stable:ALPHA:SCALE', 't:DF'"
+
+
+def _spec_number(text, spec):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"malformed model string {spec!r}: {text!r} is not a number; {_SPEC_HELP}") from None
+
+
 def model_from_spec(spec):
-    """A model from its string form: ``gaussian`` (more models: see the README).
+    """A model from its string form.
+
+    ``"gaussian"`` (or ``"normal"``) -> :class:`Gaussian`;
+    ``"stable:ALPHA"`` and ``"stable:ALPHA:SCALE"`` -> :class:`SymmetricStable`;
+    ``"t:DF"`` -> :class:`StudentT`.  ``model_from_spec(m.spec) == m`` for every
+    model ``m``.
 
     Raises
     ------
     ValueError
-        For an unknown or malformed model string.
+        For an unknown or malformed model string, or parameters out of range.
+
+    Examples
+    --------
+    >>> model_from_spec("stable:0.8")
+    SymmetricStable(alpha=0.8, scale=1.0)
+    >>> model_from_spec("t:2.5")
+    StudentT(df=2.5)
     """
     if isinstance(spec, GradientModel):
         return spec
@@ -80,7 +282,126 @@ def model_from_spec(spec):
     text = spec.strip().lower()
     if text in ("gaussian", "normal"):
         return Gaussian()
-    raise ValueError(f"unknown model {spec!r}; valid models: 'gaussian'")
+    parts = [p.strip() for p in text.split(":")]
+    if parts[0] == "stable" and len(parts) in (2, 3):
+        alpha = _spec_number(parts[1], spec)
+        scale = _spec_number(parts[2], spec) if len(parts) == 3 else 1.0
+        return SymmetricStable(alpha, scale)
+    if parts[0] == "t" and len(parts) == 2:
+        return StudentT(_spec_number(parts[1], spec))
+    raise ValueError(f"unknown model {spec!r}; {_SPEC_HELP}")
+
+
+# --- branch-free elementary functions (vectorise in numba loops) --------------
+
+_PI = math.pi
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm split of log(2): k * _LN2_HI exact for |k| < 2**11
+_LN2_LO = 1.90821492927058770002e-10
+_ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: x + magic - magic rounds to an integer
+_EXP_MIN = -746.0  # exp below this is 0 in float64
+_EXP_MAX = 710.0  # exp above this is inf in float64
+_TWO_M53 = 2.0**-53
+_TWO_M52 = 2.0**-52
+_LOW31 = np.uint64(0x7FFFFFFF)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _sin_poly_wide(x):
+    # Taylor series of sin to x**23 on [0, pi/2]: truncation < 1.2e-18 * x.
+    x2 = x * x
+    p = -1.0 / 25852016738884976640000.0
+    p = p * x2 + 1.0 / 51090942171709440000.0
+    p = p * x2 - 1.0 / 121645100408832000.0
+    p = p * x2 + 1.0 / 355687428096000.0
+    p = p * x2 - 1.0 / 1307674368000.0
+    p = p * x2 + 1.0 / 6227020800.0
+    p = p * x2 - 1.0 / 39916800.0
+    p = p * x2 + 1.0 / 362880.0
+    p = p * x2 - 1.0 / 5040.0
+    p = p * x2 + 1.0 / 120.0
+    p = p * x2 - 1.0 / 6.0
+    return x + x * x2 * p
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def sin_half_turns(t):
+    """``sin(pi t)`` for ``t`` in ``[0, 1]``, branch-free.
+
+    ``t`` is folded to ``min(t, 1 - t)`` (exact in binary arithmetic for
+    ``t >= 1/2``), so the result keeps its relative accuracy near both zeros
+    ``t = 0`` and ``t = 1``; then a Taylor polynomial on ``[0, pi/2]``.
+    """
+    y = min(t, 1.0 - t)
+    return _sin_poly_wide(y * _PI)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _expm1_reduced(r):
+    # exp(r) - 1 on |r| <= log(2)/2 by its Taylor series to r**13 (truncation < 5e-18).
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    return r + r * r * p
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _exp_parts(x):
+    """``exp(x) = a * (1 + q) * b`` with ``a = 2**(k//2)``, ``b = 2**(k - k//2)``."""
+    x = min(max(x, _EXP_MIN), _EXP_MAX)
+    kf = (x * _INV_LN2 + _ROUND_MAGIC) - _ROUND_MAGIC
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO
+    q = _expm1_reduced(r)
+    k = int64(kf)
+    ka = k >> int64(1)
+    kb = k - ka
+    a = _bits_f64(uint64(ka + int64(1023)) << uint64(52))
+    b = _bits_f64(uint64(kb + int64(1023)) << uint64(52))
+    return a, q, b, k
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def exp_finite(x):
+    """``exp(x)`` of a non-NaN float64, branch-free; ``inf`` above 709.78, 0 below -745.
+
+    ``x = k log 2 + r`` with ``|r| <= log(2)/2`` (Cody-Waite split of log 2),
+    ``exp(r)`` by a Taylor polynomial, ``2**k`` built from its bits in two
+    halves so that results near the overflow and underflow limits (subnormals
+    included) are rounded once, not lost.
+    """
+    a, q, b, k = _exp_parts(x)
+    return (a * (1.0 + q)) * b
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def expm1_finite(x):
+    """``exp(x) - 1`` of a non-NaN float64, branch-free, accurate for small ``|x|``."""
+    a, q, b, k = _exp_parts(x)
+    e = (a * (1.0 + q)) * b - 1.0
+    return q if k == int64(0) else e
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def log1p_neg(p):
+    """``log(1 - p)`` for ``p`` in ``[0, 1)``, branch-free, accurate for small ``p``.
+
+    Goldberg's trick: with ``u = fl(1 - p)``, ``log(1 - p) = log(u) * (-p)/(u - 1)``
+    (``-p`` itself when ``u`` rounds to 1).
+    """
+    u = 1.0 - p
+    v = u - 1.0
+    ratio = (-p) / (v if v != 0.0 else -1.0)
+    lu = log_positive(u if v != 0.0 else 0.5)
+    return -p if v == 0.0 else lu * ratio
 
 
 # --- device functions -------------------------------------------------------
@@ -106,12 +427,134 @@ def fill_gaussian(k0, k1, sample, block0, nblocks, out):
         out[4 * j + 3] = z3
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def signed_half_uniform(wa, wb):
+    """``(sign, a)`` from two words: ``sign = +-1`` from the top bit of ``wa``,
+    ``a = (m + 1/2) 2**-53`` in ``(0, 1/2)`` from the next 52 bits ``m`` (exact).
+
+    ``sign * a`` is a 53-bit uniform on ``(-1/2, 1/2)``, symmetric and exact,
+    so ``1/2 - a`` is exact too.
+    """
+    wa = uint64(uint32(wa))
+    wb = uint64(uint32(wb))
+    sign = 1.0 - 2.0 * float64(wa >> uint64(31))
+    m = ((wa & _LOW31) << uint64(21)) | (wb >> uint64(11))
+    return sign, (float64(m) + 0.5) * _TWO_M53
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def stable_from_words(w0, w1, w2, w3, alpha, inv_alpha, one_minus_alpha):
+    """One standard symmetric alpha-stable draw (scale 1) by Chambers-Mallows-Stuck."""
+    sv, a = signed_half_uniform(w0, w1)  # V = pi * sv * a
+    su, p = signed_half_uniform(w2, w3)  # U = p (su < 0) or 1 - p (su > 0)
+    # log U with one log call and no division: log p, or log(1 - p) as
+    # log(u) - d (1 + p) with u = fl(1 - p) and d = u - (1 - p) = (u - 1) + p
+    # (both steps exact by Sterbenz's lemma; the neglected term is below
+    # 2**-54 p**2).
+    lo = su < 0.0
+    u1 = 1.0 - p
+    d1 = (u1 - 1.0) + p
+    lg = log_positive(p if lo else u1)
+    log_u = lg if lo else lg - d1 * (1.0 + p)
+    w = -log_u  # W ~ Exp(1), in (2**-54, 37.4)
+    sin_av = sin_half_turns(alpha * a)  # sin(alpha |V|)
+    cos_v = sin_half_turns(0.5 - a)  # cos V, exact argument
+    cos_1mav = sin_half_turns(0.5 - abs(one_minus_alpha * a))  # cos((1 - alpha) V)
+    big_l = inv_alpha * (one_minus_alpha * log_positive(cos_1mav / w) - log_positive(cos_v))
+    return sv * sin_av * exp_finite(big_l)
+
+
+@njit(cache=True, error_model="numpy")
+def fill_stable(k0, k1, sample, block0, nblocks, alpha, scale, out):
+    """Write the ``nblocks`` stable coordinates of blocks ``block0 ..`` into ``out``."""
+    inv_alpha = 1.0 / alpha
+    one_minus_alpha = 1.0 - alpha
+    for j in range(nblocks):
+        w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
+        out[j] = scale * stable_from_words(w0, w1, w2, w3, alpha, inv_alpha, one_minus_alpha)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def student_t_from_words(w0, w1, w2, w3, df, two_over_df):
+    """Bailey's polar candidate: ``(t, accepted)`` from one Philox call."""
+    su, au = signed_half_uniform(w0, w1)
+    sv, av = signed_half_uniform(w2, w3)
+    u = su * (2.0 * au)  # (m + 1/2) 2**-52, exact
+    v = 2.0 * av
+    w = u * u + v * v
+    ok = w <= 1.0
+    wc = w if ok else 0.5
+    em1 = expm1_finite(-two_over_df * log_positive(wc))
+    t = u * sqrt_nonneg(df * em1 / wc)
+    return t, ok
+
+
+@njit(cache=True, error_model="numpy")
+def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
+    """Write the ``nblocks`` Student-t coordinates of blocks ``block0 ..`` into ``out``.
+
+    First pass: the draw-0 candidate of every coordinate (a branch-free loop,
+    rejected ones marked NaN); second pass: the rejected ones retried on draws
+    ``1 .. STUDENT_T_MAX_DRAWS - 1``.
+    """
+    two_over_df = 2.0 / df
+    nan = np.nan
+    for j in range(nblocks):
+        w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
+        t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+        out[j] = t if ok else nan
+    for j in range(nblocks):
+        if out[j] != out[j]:
+            for d in range(1, STUDENT_T_MAX_DRAWS):
+                w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, d)
+                t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+                if ok:
+                    out[j] = t
+                    break
+
+
 @njit(cache=True, error_model="numpy")
 def fill_coords(model_id, p0, p1, k0, k1, sample, coord0, ncoords, out):
     """Write coordinates ``coord0 .. coord0 + ncoords - 1`` of a sample into ``out``.
 
     ``coord0`` must be a multiple of the model's ``coords_per_block``; whole
     blocks are written, so ``out`` must hold ``ncoords`` rounded up to a block.
+    ``(p0, p1)`` are the model's ``kernel_params``.
     """
     if model_id == GAUSSIAN_ID:
         fill_gaussian(k0, k1, sample, coord0 // 4, (ncoords + 3) // 4, out)
+    elif model_id == STABLE_ID:
+        fill_stable(k0, k1, sample, coord0, ncoords, p0, p1, out)
+    elif model_id == STUDENT_T_ID:
+        fill_student_t(k0, k1, sample, coord0, ncoords, p0, out)
+
+
+# --- vectorised wrappers (for tests and tools) --------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_unary(kind, x, out):
+    for i in range(x.shape[0]):
+        v = x[i]
+        if kind == 0:
+            out[i] = exp_finite(v)
+        elif kind == 1:
+            out[i] = expm1_finite(v)
+        elif kind == 2:
+            out[i] = log1p_neg(v)
+        else:
+            out[i] = sin_half_turns(v)
+
+
+_UNARY = {"exp": 0, "expm1": 1, "log1p_neg": 2, "sin_half_turns": 3}
+
+
+def elementary(name, x):
+    """Apply a device function (``exp``, ``expm1``, ``log1p_neg``, ``sin_half_turns``) to an array.
+
+    For testing the branch-free functions against numpy.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    out = np.empty_like(x)
+    _apply_unary(_UNARY[name], x, out)
+    return out

@@ -1,0 +1,260 @@
+"""Heavy-tailed models: SymmetricStable and StudentT coordinates, their streams and specs.
+
+Statistical thresholds: a KS test "fails" at a fixed seed with probability
+P_MIN = 1e-3 under the null (a deterministic outcome, but a threshold set by the
+test's own law); mean and count checks allow 5 standard errors computed from
+the known law and the sample size.
+"""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from scipy import optimize, stats
+
+from lni_geometry import AngleSample, sample_angles, sample_vectors
+from lni_geometry.models import (
+    STUDENT_T_MAX_DRAWS,
+    Gaussian,
+    StudentT,
+    SymmetricStable,
+    elementary,
+    model_from_spec,
+)
+from lni_geometry.tails import stable_tail_constant, stable_tail_probability
+
+P_MIN = 1e-3
+Z_MAX = 5.0
+
+
+# --- branch-free elementary functions ------------------------------------------
+
+
+def test_exp_matches_numpy():
+    x = np.concatenate([np.linspace(-745, 709.7, 200_001), [-700.123, 0.0, 1e-300, -1e-300, 709.78]])
+    ref = np.exp(x)
+    got = elementary("exp", x)
+    assert np.max(np.abs(got / ref - 1)) < 1e-13
+    assert elementary("exp", np.array([709.8, 1000.0]))[0] == np.inf
+    assert np.all(elementary("exp", np.array([-746.0, -1e4])) == 0.0)
+
+
+def test_expm1_matches_numpy():
+    x = np.concatenate([np.linspace(-1, 1, 100_000), np.logspace(-300, 2.5, 2000), -np.logspace(-300, 0, 500)])
+    x = x[x != 0]
+    assert np.max(np.abs(elementary("expm1", x) / np.expm1(x) - 1)) < 1e-13
+
+
+def test_log1p_neg_matches_numpy():
+    p = np.concatenate([np.logspace(-300, -1e-6, 5000), np.linspace(0, 0.999, 10_001)[1:], [2.0**-54, 2.0**-53]])
+    assert np.max(np.abs(elementary("log1p_neg", p) / np.log1p(-p) - 1)) < 1e-13
+
+
+def test_sin_half_turns_matches_numpy():
+    t = np.concatenate([np.linspace(0, 1, 100_001)[1:-1], np.logspace(-300, -1, 1000), 1 - np.logspace(-16, -1, 1000)])
+    ref = np.sin(np.pi * np.minimum(t, 1 - t))  # numpy's sin of the folded, exact argument
+    assert np.max(np.abs(elementary("sin_half_turns", t) / ref - 1)) < 1e-13
+
+
+# --- parameters and specs ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, 2.0000001, 3.0, math.nan, math.inf, -math.inf])
+def test_stable_bad_alpha(alpha):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number in \(0\.0, 2\.0\].*got"):
+        SymmetricStable(alpha)
+
+
+@pytest.mark.parametrize("scale", [0.0, -2.0, math.nan, math.inf])
+def test_stable_bad_scale(scale):
+    with pytest.raises(ValueError, match=r"scale must be a finite number in \(0\.0, inf\).*got"):
+        SymmetricStable(1.5, scale)
+
+
+@pytest.mark.parametrize("df", [0.0, -1.0, math.nan, math.inf])
+def test_t_bad_df(df):
+    with pytest.raises(ValueError, match=r"df must be a finite number in \(0\.0, inf\).*got"):
+        StudentT(df)
+
+
+def test_bad_parameter_types():
+    with pytest.raises(TypeError, match="alpha"):
+        SymmetricStable("1.5")
+    with pytest.raises(TypeError, match="df"):
+        StudentT(True)
+
+
+@given(alpha=st.floats(min_value=1e-3, max_value=2.0), scale=st.floats(min_value=1e-6, max_value=1e6))
+def test_stable_spec_round_trip(alpha, scale):
+    m = SymmetricStable(alpha, scale)
+    assert model_from_spec(m.spec) == m
+    assert model_from_spec(m.spec).kernel_params == (m.alpha, m.scale)
+
+
+@given(df=st.floats(min_value=1e-3, max_value=1e9))
+def test_t_spec_round_trip(df):
+    m = StudentT(df)
+    assert model_from_spec(m.spec) == m
+
+
+@pytest.mark.parametrize("spec", ["stable", "stable:", "stable:x", "stable:1:2:3", "t:", "t:a", "cauchy", "t:1:2"])
+def test_malformed_specs(spec):
+    with pytest.raises(ValueError, match="model"):
+        model_from_spec(spec)
+
+
+def test_spec_out_of_range():
+    with pytest.raises(ValueError, match="alpha"):
+        model_from_spec("stable:2.5")
+    with pytest.raises(ValueError, match="df"):
+        model_from_spec("t:-1")
+
+
+def test_models_are_distinct_and_hashable():
+    assert len({SymmetricStable(1.5), SymmetricStable(1.5, 1.0), SymmetricStable(1.5, 2.0), StudentT(1.5), Gaussian()}) == 4
+
+
+# --- stable coordinates against their law --------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.5, 1.9])
+def test_stable_ks_against_scipy(alpha):
+    # scipy's levy_stable cdf is slow: 2000 draws (power against shifts ~ 4 %; the
+    # log-moment and far-tail tests below are the sharp ones)
+    x = sample_vectors(2000, 1, SymmetricStable(alpha), seed=11).ravel()
+    res = stats.kstest(x, stats.levy_stable(alpha, 0.0).cdf)
+    assert res.pvalue > P_MIN, res
+
+
+def test_stable_alpha1_is_cauchy_alpha2_is_normal():
+    x = sample_vectors(10**5, 2, SymmetricStable(1.0, 3.0), seed=12).ravel()
+    assert stats.kstest(x, stats.cauchy(scale=3.0).cdf).pvalue > P_MIN
+    y = sample_vectors(10**5, 2, SymmetricStable(2.0, 0.5), seed=13).ravel()
+    assert stats.kstest(y, stats.norm(scale=0.5 * math.sqrt(2.0)).cdf).pvalue > P_MIN
+    # variance 2 scale**2, 5 standard errors (Var(y**2) = 2 sigma**4)
+    var = 2 * 0.25
+    assert abs(np.mean(y**2) - var) < Z_MAX * math.sqrt(2 * var**2 / y.size)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.8, 1.0, 1.3, 1.5, 1.9, 2.0])
+def test_stable_log_moments(alpha):
+    # E log|X| = euler_gamma (1/alpha - 1), Var log|X| = pi**2/6 (1/alpha**2 + 1/2)
+    # (Zolotarev 1986, Section 3.6): a sharp check of the whole law, bulk and tails.
+    x = sample_vectors(10**5, 10, SymmetricStable(alpha), seed=14).ravel()
+    lx = np.log(np.abs(x))
+    mean = np.euler_gamma * (1 / alpha - 1)
+    var = math.pi**2 / 6 * (1 / alpha**2 + 0.5)
+    assert abs(lx.mean() - mean) < Z_MAX * math.sqrt(var / lx.size)
+    # Var log|X| has a 4th-moment standard error; log|X| has all moments (finite kurtosis)
+    m4 = np.mean((lx - lx.mean()) ** 4)
+    assert abs(lx.var() - var) < Z_MAX * math.sqrt((m4 - var**2) / lx.size)
+
+
+def _threshold(p, alpha):
+    """x with P(|X| > x) = p by the tail series (asserting its error is negligible)."""
+    f = lambda lx: math.log(stable_tail_probability(math.exp(lx), alpha)) - math.log(p)
+    x = math.exp(optimize.brentq(f, math.log(stable_tail_constant(alpha) / p) / alpha - 5, 60 / alpha))
+    prob, err = stable_tail_probability(x, alpha, return_error=True)
+    assert err < 1e-3 * prob
+    return x
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.5, 1.9])
+def test_stable_far_tail(alpha):
+    # 10**7 draws; P(|X| > x_p) at p = 1e-3, 1e-4, 1e-5 against the tail series
+    # (leading term C_alpha x**-alpha plus its finite-x corrections), 5 binomial SE.
+    n_draws = 10**7
+    x = np.abs(sample_vectors(10**6, 10, SymmetricStable(alpha), seed=15).ravel())
+    for p in (1e-3, 1e-4, 1e-5):
+        xp = _threshold(p, alpha)
+        count = np.count_nonzero(x > xp)
+        se = math.sqrt(n_draws * p * (1 - p))
+        assert abs(count - n_draws * p) < Z_MAX * se, (alpha, p, xp, count)
+
+
+def test_stable_scale_is_exact_multiple():
+    a = sample_vectors(1000, 3, SymmetricStable(1.3), seed=16)
+    b = sample_vectors(1000, 3, SymmetricStable(1.3, 2.0), seed=16)
+    assert np.array_equal(2.0 * a, b)
+
+
+# --- Student-t coordinates --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("df", [0.5, 1.0, 2.5, 5.0, 30.0, 1e6])
+def test_t_ks_against_scipy(df):
+    x = sample_vectors(10**5, 2, StudentT(df), seed=17).ravel()
+    assert not np.isnan(x).any()
+    res = stats.kstest(x, stats.t(df).cdf)
+    assert res.pvalue > P_MIN, res
+
+
+@pytest.mark.parametrize("df", [1.0, 3.0])
+def test_t_far_tail(df):
+    n_draws = 10**7
+    x = np.abs(sample_vectors(10**6, 10, StudentT(df), seed=18).ravel())
+    for p in (1e-3, 1e-5):
+        xp = stats.t(df).isf(p / 2)
+        count = np.count_nonzero(x > xp)
+        assert abs(count - n_draws * p) < Z_MAX * math.sqrt(n_draws * p * (1 - p)), (df, p, count)
+
+
+def test_t_retry_cap_documented():
+    assert (1 - math.pi / 4) ** STUDENT_T_MAX_DRAWS < 1e-40
+
+
+# --- stream invariances -------------------------------------------------------------------
+
+MODELS = [SymmetricStable(1.5), SymmetricStable(0.7, 2.0), StudentT(2.5)]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.spec)
+def test_pieces_equal_whole(model):
+    dim = 70_001  # two chunks, a ragged tile
+    whole = sample_angles(dim, 11, model, seed=3, backend="cpu")
+    parts = [sample_angles(dim, 4, model, seed=3, backend="cpu"), sample_angles(dim, 7, model, seed=3, start=4, backend="cpu")]
+    joined = AngleSample.concatenate(parts)
+    assert np.array_equal(whole.sums, joined.sums)
+    # 11 samples run one thread per sample; 3 samples spread chunks over threads
+    few = sample_angles(dim, 3, model, seed=3, start=2, backend="cpu")
+    assert np.array_equal(few.sums, whole.sums[2:5])
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.spec)
+def test_thread_count_invariance(model):
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = sample_angles(5000, 9, model, seed=4, backend="cpu").sums
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, sample_angles(5000, 9, model, seed=4, backend="cpu").sums)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.spec)
+def test_vectors_agree_with_sums(model):
+    dim = 1537
+    v = sample_vectors(dim, 5, model, seed=5, start=7)
+    s = sample_angles(dim, 5, model, seed=5, start=7, backend="cpu")
+    np.testing.assert_allclose(s.l1, np.abs(v).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(s.l2sq, (v * v).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(s.total, v.sum(axis=1), rtol=1e-9, atol=1e-9 * np.abs(v).sum(axis=1).max())
+    # coordinate i of sample s depends on (key, s, i) only: a prefix is a prefix
+    assert np.array_equal(sample_vectors(700, 5, model, seed=5, start=7), v[:, :700])
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.spec)
+def test_save_load_round_trip(model, tmp_path):
+    s = sample_angles(300, 4, model, seed=6, backend="cpu")
+    s.save(tmp_path / "s.npz")
+    back = AngleSample.load(tmp_path / "s.npz")
+    assert back.model == model and np.array_equal(back.sums, s.sums)
+
+
+def test_gaussian_stream_unchanged():
+    # the Gaussian transform is not touched by the heavy-tailed models
+    v = sample_vectors(8, 1, Gaussian(), seed=0)
+    w = sample_vectors(8, 1, "gaussian", seed=0)
+    assert np.array_equal(v, w) and np.all(np.abs(v) < 6.7638)

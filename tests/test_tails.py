@@ -1,0 +1,132 @@
+"""tail_index, the stable tail series, alpha_for_angle and the speed probe."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from scipy import stats
+
+from lni_geometry import sample_vectors
+from lni_geometry.models import StudentT, SymmetricStable
+from lni_geometry.tails import (
+    alpha_for_angle,
+    stable_draws_per_second,
+    stable_mean_angle,
+    stable_tail_constant,
+    stable_tail_probability,
+    tail_index,
+)
+
+Z_MAX = 5.0
+
+
+def tail_index_se_bound(alpha, n, m):
+    """An upper bound on the standard error of alpha_hat (delta method).
+
+    1/alpha_hat = (mean_K log|Y| - mean_N log|X|)/log m with Var log|X| = v =
+    pi**2/6 (1/alpha**2 + 1/2) for any stable law, the same for log|Y|;
+    sd(difference) <= sqrt(v/K) + sqrt(v/N); d alpha = alpha**2 d(1/alpha).
+    """
+    v = math.pi**2 / 6 * (1 / alpha**2 + 0.5)
+    k = n // m
+    return alpha**2 * (math.sqrt(v / k) + math.sqrt(v / n)) / math.log(m)
+
+
+@pytest.mark.parametrize("alpha", [0.7, 1.2, 1.5, 2.0])
+def test_tail_index_recovers_alpha(alpha):
+    n = 10**6
+    x = sample_vectors(n, 1, SymmetricStable(alpha, 3.0), seed=21)
+    m = math.isqrt(n)
+    est = tail_index(x)
+    assert abs(est - alpha) < Z_MAX * tail_index_se_bound(alpha, n, m), est
+
+
+def test_tail_index_block_argument():
+    x = sample_vectors(10**5, 1, SymmetricStable(1.2), seed=22).ravel()
+    assert tail_index(x, block=316) == tail_index(x)  # isqrt(1e5) = 316
+    assert tail_index(x, block=50) != tail_index(x)
+
+
+@given(c=st.floats(min_value=1e-6, max_value=1e6))
+def test_tail_index_scale_invariant(c):
+    x = sample_vectors(4000, 1, SymmetricStable(1.1), seed=23).ravel()
+    assert math.isclose(tail_index(c * x), tail_index(x), rel_tol=1e-9)
+
+
+def test_tail_index_finite_variance_reads_two():
+    # Student-t with df = 3 has tail index 3, but block sums are nearly Gaussian:
+    # the estimator reads about 2 (documented as a way it misleads)
+    x = sample_vectors(10**6, 1, StudentT(3.0), seed=24)
+    assert 1.7 < tail_index(x) < 2.2
+
+
+def test_tail_index_bad_input():
+    with pytest.raises(ValueError, match="zeros"):
+        tail_index(np.array([1.0, 0.0, 2.0, -1.0, 3.0]))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        tail_index(np.array([1.0, np.nan, 2.0, -1.0, 3.0]))
+    with pytest.raises(ValueError, match="at least 4"):
+        tail_index([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"block must be in \[2, 50\]"):
+        tail_index(np.arange(1.0, 101.0), block=51)
+    with pytest.raises(TypeError, match="block"):
+        tail_index(np.arange(1.0, 101.0), block=2.5)
+    with pytest.raises(TypeError, match="real numbers"):
+        tail_index(np.array(["a", "b", "c", "d"]))
+
+
+def test_tail_constant_two_forms():
+    for a in (0.3, 0.5, 1.5, 1.9):
+        other = (1 - a) / (math.gamma(2 - a) * math.cos(math.pi * a / 2))
+        assert math.isclose(stable_tail_constant(a), other, rel_tol=1e-13)
+    assert math.isclose(stable_tail_constant(1.0), 2 / math.pi, rel_tol=1e-15)
+    with pytest.raises(ValueError, match="alpha"):
+        stable_tail_constant(2.0)
+
+
+def test_tail_series_cauchy_exact():
+    x = np.logspace(0.5, 8, 50)
+    p, err = stable_tail_probability(x, 1.0, return_error=True)
+    np.testing.assert_allclose(p, 2 / np.pi * np.arctan(1 / x), rtol=1e-13)
+    assert np.all(err < 1e-12 * p)
+    # scale: P(|X| > x) at scale s is the standard law at x/s
+    np.testing.assert_allclose(stable_tail_probability(3 * x, 1.0, scale=3.0), p, rtol=1e-14)
+
+
+def test_tail_series_against_scipy_in_the_bulk():
+    # alpha < 1: the series converges everywhere; scipy's sf is reliable at moderate x
+    x = np.array([0.5, 1.0, 10.0])
+    np.testing.assert_allclose(stable_tail_probability(x, 0.5), 2 * stats.levy_stable(0.5, 0).sf(x), rtol=1e-6)
+
+
+def test_tail_series_reports_its_error():
+    # near alpha = 2 and at moderate x the asymptotic series is useless, and says so
+    p, err = stable_tail_probability(3.0, 1.9, return_error=True)
+    assert err > 0.1 * p
+
+
+def test_alpha_for_angle_inverts_the_mean():
+    dim, samples = 1000, 300
+    target, _ = stable_mean_angle(1.5, dim, samples, seed=7)
+    r = alpha_for_angle(target, dim, samples=samples, seed=7)
+    # same random numbers: the inverse is exact up to the root tolerance
+    assert abs(r.alpha - 1.5) < 5e-3
+    # other random numbers: within the reported Monte Carlo uncertainty
+    r2 = alpha_for_angle(target, dim, samples=samples, seed=8)
+    assert 0 < r2.stderr < 0.1
+    assert abs(r2.alpha - 1.5) < Z_MAX * math.hypot(r.stderr, r2.stderr)
+
+
+def test_alpha_for_angle_out_of_range():
+    with pytest.raises(ValueError, match="Gaussian"):
+        alpha_for_angle(math.radians(30), 1000, samples=50)
+    with pytest.raises(ValueError, match="angle must be"):
+        alpha_for_angle(math.radians(95), 1000, samples=50)
+    with pytest.raises(ValueError, match="alpha_min"):
+        alpha_for_angle(math.radians(88.1), 1000, samples=50)
+
+
+def test_draws_per_second_probe():
+    r = stable_draws_per_second(dim=4096, samples=16, repeat=1, scipy_size=2000)
+    assert r["lni_geometry"] > 0 and r["scipy"] > 0 and r["ratio"] == r["lni_geometry"] / r["scipy"]
