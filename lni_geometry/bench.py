@@ -260,3 +260,30 @@ def format_memory(res):
         f"{res['above_baseline_mb']:.1f} MB above the interpreter with the package loaded "
         f"({res['baseline_mb']:.1f} MB)"
     )
+
+
+def bench_stable(alphas=(1.5, 1.0, 0.5), dim=2**20, samples=32, repeat=3):
+    """Stable draws per second of ``sample_angles`` against ``scipy.stats.levy_stable.rvs``.
+
+    One row per alpha, from :func:`lni_geometry.tails.stable_draws_per_second`
+    (ours: drawn by Chambers-Mallows-Stuck and reduced to the three sums on all
+    numba threads; scipy: draws only, one thread, same run).
+    """
+    from .tails import stable_draws_per_second
+
+    return [stable_draws_per_second(alpha=a, dim=dim, samples=samples, repeat=repeat) for a in alphas]
+
+
+def format_stable(rows):
+    """Markdown table of :func:`bench_stable`."""
+    lines = [
+        "",
+        f"SymmetricStable(alpha): dim = {rows[0]['dim']}, samples = {rows[0]['samples']}, "
+        f"threads = {rows[0]['threads']}",
+        "",
+        "| alpha | lni_geometry sample_angles (draws/s) | scipy levy_stable.rvs (draws/s) | ours / scipy |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| {r['alpha']} | {r['lni_geometry']:.3e} | {r['scipy']:.3e} | {r['ratio']:.0f}x |")
+    return "\n".join(lines)
