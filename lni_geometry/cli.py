@@ -200,6 +200,11 @@ def cmd_plot(args):
 def cmd_bench(args):
     from . import bench
 
+    if args.json:
+        if os.path.exists(args.json):
+            raise UsageError(f"--json {args.json} exists; bench never overwrites, choose another path")
+        _check_writable(args.json, "JSON file")
+
     if args.backend == "cuda":
         try:
             from .cuda_bench import bench_cuda, format_cuda
@@ -220,11 +225,14 @@ def cmd_bench(args):
             mem = bench.bench_memory(dim=args.memory_dim, samples=4)
             print(bench.format_memory(mem))
             results["memory"] = mem
-        stable = getattr(bench, "bench_stable", None)
-        if stable is not None and not args.no_models:
-            res_st = stable()
-            print(bench.format_stable(res_st))
+        if not args.no_models:
+            res_st = bench.bench_stable()
+            print(bench.format_stable(res_st), flush=True)
             results["stable"] = res_st
+        if not args.no_laws:
+            res_laws = bench.bench_laws()
+            print(bench.format_laws(res_laws))
+            results["laws"] = res_laws
     if args.json:
         with open(args.json, "x") as fh:
             json.dump(results, fh, indent=2)
@@ -274,6 +282,7 @@ def build_parser():
     b.add_argument("--repeat", type=_positive_int, default=3)
     b.add_argument("--memory-dim", type=_dim, default=10**8)
     b.add_argument("--no-memory", action="store_true", help="skip the peak-memory run")
+    b.add_argument("--no-laws", action="store_true", help="skip the timing of the analytic laws")
     b.add_argument("--no-models", action="store_true", help="skip the heavy-tailed model rows")
     b.add_argument("--json", metavar="PATH", help="also write the figures to a new JSON file")
     b.set_defaults(func=cmd_bench)

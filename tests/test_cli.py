@@ -113,3 +113,22 @@ def test_bad_input_one_line_errors(tmp_path, capsys):
 def test_entry_point_installed():
     res = subprocess.run([sys.executable, "-m", "lni_geometry.cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "figure1" in res.stdout
+
+
+def test_bench_runs_and_writes_its_figures(tmp_path, capsys):
+    """A smoke run of `lni-geometry bench` at a tiny size (its figures are not asserted:
+    speed is measured by the command, never by tests)."""
+    import json
+
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--dim", "65536", "--samples", "4", "--repeat", "1", "--no-memory",
+                 "--no-models", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "normals/s" in text and "pdf + cdf" in text
+    res = json.loads(out.read_text())
+    assert set(res) == {"cpu", "laws"}
+    assert all(r["pdf_cdf_s"] > 0 for r in res["laws"])
+    # --json never overwrites
+    assert main(["bench", "--dim", "65536", "--samples", "4", "--repeat", "1", "--no-memory",
+                 "--no-models", "--no-laws", "--json", str(out)]) == 2
