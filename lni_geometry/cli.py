@@ -144,6 +144,7 @@ def cmd_figure1(args):
                          ax=ax, bins=np.radians(edges))
     plot.sphere_factor_overlay(args.dim, ax, (np.radians(edges[0]), np.radians(edges[-1])),
                                peak_density=counts.max() / (len(deg) * np.diff(edges).mean()))
+    ax.set_ylim(0, 1.45 * ax.get_ylim()[1])  # room for the legend above the peak
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title(f"Angle between v and sign(v), v uniform on S^{args.dim - 1}: {len(sample)} samples")
     fig.tight_layout()

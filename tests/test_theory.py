@@ -232,13 +232,28 @@ def test_cauchy_limit_law_converges_to_the_sampler():
     assert d[0] > d[1] + 5 * 0.5 / math.sqrt(20_000)
 
 
+def test_lepage_limit_law_below_alpha_1():
+    """alpha < 1: the tabulated LePage law.  At alpha = 0.5 the limit is reached
+    early: D stays under the KS 0.999 critical value 1.95/sqrt(N) plus the
+    table's own cdf error (2 x 0.0022); at alpha = 0.8 D shrinks with n."""
+    n_mc = 5000
+    s = lg.sample_angles(10**4, n_mc, lg.SymmetricStable(0.5), seed=13, backend="cpu")
+    d = stats.kstest(s.bisector, T.StableBisectorAngle(10**4, 0.5).cdf).statistic
+    assert d < 1.95 / math.sqrt(n_mc) + 2 * 0.0022
+    d = []
+    for n in (10**3, 10**4):
+        s = lg.sample_angles(n, n_mc, lg.SymmetricStable(0.8), seed=14, backend="cpu")
+        d.append(stats.kstest(s.bisector, T.StableBisectorAngle(n, 0.8).cdf).statistic)
+    assert d[0] > d[1] + 5 * 0.5 / math.sqrt(n_mc)
+
+
 def test_stable_law_at_alpha_2_is_the_gaussian_law():
     law, ref = T.StableBisectorAngle(1000, 2.0), T.BisectorAngle(1000)
     x = ref.ppf(np.array([0.1, 0.5, 0.9]))
     np.testing.assert_allclose(law.cdf(x), ref.cdf(x), rtol=1e-12)
 
 
-@pytest.mark.parametrize("alpha", [1.0, 1.3, 1.7])
+@pytest.mark.parametrize("alpha", [0.6, 1.0, 1.3, 1.7])
 def test_stable_law_is_a_distribution(alpha):
     law = T.StableBisectorAngle(10**5, alpha)
     lo, hi = law.support()
