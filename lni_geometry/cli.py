@@ -49,7 +49,7 @@ def _dim(text):
     return value
 
 
-DEFAULT_SAMPLES = {"cpu": 10_000, "cuda": 100_000, "dask": 10_000}
+DEFAULT_SAMPLES = {"cpu": 8_000, "cuda": 100_000, "dask": 8_000}
 
 
 def _check_writable(path, what):
@@ -256,7 +256,7 @@ def build_parser():
     f = sub.add_parser("figure1", help="the seed paper's Figure 1: angle histogram on S^(dim-1) with the laws")
     f.add_argument("--dim", type=_dim, default=6_000_000)
     f.add_argument("--samples", type=_positive_int, default=None,
-                   help="default: 10000 on the CPU (about 1-2 minutes on 2 cores), 100000 on a GPU")
+                   help="default: 8000 on the CPU (about 1.5 minutes on 2 cores), 100000 on a GPU")
     f.add_argument("--out", default="figure1.png", help="the PNG to write (default figure1.png)")
     f.add_argument("--data", default=None, help="the data file (default: --out with .npz)")
     f.add_argument("--bins", type=_positive_int, default=80)
