@@ -292,7 +292,8 @@ def format_stable(rows):
 def bench_laws(dims=(4, 1000, 6_000_000, 10**9), methods=("auto", "saddlepoint", "normal"), points=10**5, repeat=5):
     """Time of ``pdf`` plus ``cdf`` of the bisector-angle laws at ``points`` angles.
 
-    Per (dim, method): the construction time (first build, tables included)
+    Per (dim, method): the construction time in this process (tables shared with earlier
+    rows are not rebuilt: cold figures are in docs/accuracy.md)
     and the best of ``repeat`` evaluations of ``pdf(x)`` and ``cdf(x)``
     together, ``x`` spread over the law's central 99.99%.  The issue's target
     is under 50 ms at any dim.

@@ -14,7 +14,7 @@ table):
   ``H = sqrt(1 - sum_j sqrt(q_j p_j))``;
 * Pearson's ``chi2 = sum_j (n_j - N p_j)^2 / (N p_j)`` after merging adjacent
   bins until each expects at least 5 samples (Cochran's rule), with
-  ``dof = bins - 1`` and its p-value from the chi-square law.
+  ``dof = (merged bins) - 1`` and its p-value from the chi-square law.
 
 TV and Hellinger of a finite sample are biased upwards by the histogram's own
 noise: even for samples drawn from the law itself, ``E TV ~ sum_j
@@ -144,6 +144,10 @@ def compare(angles, law, bins="auto"):
     >>> c.ks_pvalue > 1e-3 and c.chi2_pvalue > 1e-3
     True
     """
+    if not callable(getattr(law, "cdf", None)):
+        raise TypeError(f"law must have a cdf method (a theory law or a frozen scipy.stats law), got {law!r}")
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) and bins < 1:
+        raise ValueError(f"bins must be >= 1 (or a sequence of edges or a numpy rule name), got {bins}")
     if hasattr(angles, "bisector"):
         angles = angles.bisector
     x = np.asarray(angles, dtype=np.float64).ravel()

@@ -81,6 +81,8 @@ def angle_histogram(sample_or_angles, laws=None, ax=None, degrees=True, bins="au
     styles = ["-", "--", "-.", ":"]
     for i, item in enumerate(laws):
         name, law = item if isinstance(item, tuple) else (_law_label(item), item)
+        if not callable(getattr(law, "pdf", None)):
+            raise TypeError(f"laws[{i}] must be a law with a pdf (or a (label, law) pair), got {item!r}")
         ax.plot(grid * scale, law.pdf(grid) / scale, styles[i % 4], lw=1.6, label=name)
     unit = "deg" if degrees else "rad"
     ax.set_xlabel(f"angle between v and sign(v) [{unit}]")

@@ -286,7 +286,8 @@ def angles_from_sums(numerator, l2sq, dim):
     return np.arccos(np.clip(ratio, -1.0, 1.0))
 
 
-def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", progress=False, **backend_options):
+def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", progress=False,
+                  client=None, chunk_samples=None, worker_backend="auto"):
     """Sample the bisector and fixed-axis angles of random vectors.
 
     Sample ``s`` (for ``s = start .. start + samples - 1``) is the vector
@@ -314,8 +315,16 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
         "auto" uses a CUDA GPU when one is usable, else the CPU.
     progress : bool
         Show a progress bar (tqdm) with an ETA.
-    **backend_options
-        Options of the dask backend (``client``, ``chunk_samples``).
+    client : distributed.Client or str, optional
+        ``backend="dask"`` only: the cluster (a client or a scheduler address
+        such as ``"tcp://host:8786"``); default the active client, else an
+        embedded LocalCluster of processes.  See ``docs/dask.md``.
+    chunk_samples : int, optional
+        ``backend="dask"`` only: samples per task (default: sized from the
+        cluster, about 4 tasks per worker thread).
+    worker_backend : {"auto", "cpu", "cuda"}
+        ``backend="dask"`` only: the backend every worker runs ("auto": CUDA
+        when every worker has a GPU, else the CPU).
 
     Returns
     -------
@@ -337,13 +346,16 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
     model = _check_model(model)
     key = rng.key_from_seed(seed)
     name = resolve_backend(backend)
-    if backend_options and name != "dask":
-        raise TypeError(f"unexpected options {sorted(backend_options)} for backend {name!r}")
+    dask_options = {"client": client, "chunk_samples": chunk_samples}
+    if name != "dask" and (any(v is not None for v in dask_options.values()) or worker_backend != "auto"):
+        given = sorted(k for k, v in dask_options.items() if v is not None)
+        given += ["worker_backend"] if worker_backend != "auto" else []
+        raise ValueError(f"{given} apply to backend='dask' only, got backend={name!r}")
     if name == "dask":
         from .backends import dask_backend
 
         sums = dask_backend.sample_sums(
-            seed, model, dim, start, samples, progress=progress, **backend_options
+            seed, model, dim, start, samples, progress=progress, worker_backend=worker_backend, **dask_options
         )
     else:
         module = _backend_module(name)

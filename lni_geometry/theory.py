@@ -318,7 +318,7 @@ class _AngleLaw:
     def ppf(self, q):
         """Quantile function: the angle ``a`` with ``cdf(a) = q``.
 
-        A table of the cdf gives the bracket and a first guess; four Newton
+        A table of the cdf gives the bracket and a first guess; five Newton
         steps (clipped to the bracket) polish it.
         """
         q = np.asarray(q, dtype=np.float64)
@@ -359,8 +359,10 @@ class FixedAxisAngle(_AngleLaw):
 
     ``P(A <= a) = I(sin(a)**2; (n-1)/2, 1/2) / 2 = Q(cos(a)**2; 1/2, (n-1)/2) / 2``
 
-    (``I`` the regularised incomplete beta function, ``Q = 1 - I``; the form
-    whose argument is small is used).  The mean is ``pi/2`` and the variance
+    (``I`` the regularised incomplete beta function, ``Q = 1 - I``), evaluated
+    as the Student-t cdf ``stdtr(n - 1, -sqrt(n - 1) cot(a))`` (the same
+    function, faster; right to a relative 1e-9 eight standard deviations out
+    at every n up to 1e9, checked against mpmath).  The mean is ``pi/2`` and the variance
     ``psi'(n/2)/2`` (from the Fourier transform of ``cos**(n-2)``).  Classical;
     see e.g. the seed paper [1]_, Section 2.
 
@@ -602,7 +604,9 @@ class _Recursion:
                 f3 = np.exp(math.log(4.0) + _dim3_log_g(a)) / math.sqrt(3.0)
             fm = np.where(np.isfinite(f3), f3, 0.0)
         else:
-            fm = np.gradient(Fm, tgm)
+            # the derivative of the cubic spline of F: O(h**3), where np.gradient's
+            # O(h**2) left a relative density error of 5e-4 at n = 100 (4e-3 at n = 1000)
+            fm = CubicSpline(tgm, Fm)(tgm, 1)
             fm[0] = fm[-1] = 0.0
             fm = np.maximum(fm, 0.0)
         return cls._step(n, tgm, Fm, density=True, f=fm)
@@ -876,7 +880,7 @@ class BisectorAngle(_AngleLaw):
         - ``"recursion"`` (3 <= n <= 1000): numerically exact, from
           ``||x||_1 = sqrt(1 - u**2) ||x'||_1 + |u|`` (``u`` the last
           coordinate, ``x'`` the others normalised, independent of ``u``); cost
-          and set-up time grow like ``n`` (about 1 s at n = 100).
+          and set-up time grow like ``n`` (7 s at n = 100, 2 minutes at n = 1000, cold, on 2 cores).
         - ``"saddlepoint"`` (n >= 4): the bivariate saddlepoint density
           (Daniels 1954) of ``(sum|g_i|, sum g_i**2)``, whose cumulant
           generating function is ``n K(a, b)``,
@@ -890,7 +894,10 @@ class BisectorAngle(_AngleLaw):
           :func:`bisector_cos_mean` and variance :func:`bisector_cos_var`,
           truncated to ``[1/sqrt n, 1]`` and mapped to the angle.
         - ``"auto"`` (default): ``"exact"`` for n <= 3, ``"recursion"`` for
-          n <= ``RECURSION_AUTO_MAX_DIM`` (48), ``"saddlepoint"`` above.  Its
+          n <= ``RECURSION_AUTO_MAX_DIM`` (48), ``"saddlepoint"`` above.  The
+          recursion is the more accurate up to n = 1000 but its set-up time
+          grows like n (minutes at n = 1000), while the saddlepoint's cdf error
+          is already 1.6e-3 at n = 49 and falls like 1/n.  Its
           cdf is within 0.005 of the truth at every dimension (measured in
           ``docs/accuracy.md``: within 4e-4 at n = 100 and 3e-5 at n = 1000).
 

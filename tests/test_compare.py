@@ -63,3 +63,10 @@ def test_bins_with_small_expectation_are_merged():
 def test_bad_angles(bad):
     with pytest.raises(ValueError, match="angle"):
         compare(bad, stats.norm())
+
+
+def test_bad_law_and_bins():
+    with pytest.raises(TypeError, match="law must have a cdf"):
+        compare([0.1, 0.2, 0.3], "notalaw")
+    with pytest.raises(ValueError, match="bins must be >= 1"):
+        compare([0.1, 0.2, 0.3], stats.norm(), bins=0)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "cuda_sim_cases.py"
 #: Cases that must pass (not skip) in the subprocess; the heavy-tailed models
 #: add one each when lni_geometry.models has them.
-MIN_PASSED = 20
+MIN_PASSED = 22
 
 no_real_gpu = pytest.mark.skipif(
     cuda_available() or config.ENABLE_CUDASIM, reason="a usable CUDA device (or the simulator) is present"
@@ -49,6 +49,7 @@ def test_simulator_cases():
     passed = int(m.group(1)) if m else 0
     assert passed >= MIN_PASSED, f"only {passed} simulator cases passed:\n{out[-4000:]}"
     assert "failed" not in out.splitlines()[-1], out[-4000:]
+    assert "skipped" not in out.splitlines()[-1], out[-4000:]  # every case must run
 
 
 # --- without a GPU ------------------------------------------------------------------

@@ -71,3 +71,8 @@ def test_decomposition_adds_up(ax):
 def test_bad_angles(ax, bad):
     with pytest.raises(ValueError, match="angles"):
         plot.angle_histogram(bad, ax=ax)
+
+
+def test_bad_law(ax):
+    with pytest.raises(TypeError, match=r"laws\[0\] must be a law with a pdf"):
+        plot.angle_histogram([0.1, 0.2, 0.3], laws=[3], ax=ax)

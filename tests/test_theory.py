@@ -109,6 +109,81 @@ def test_fixed_axis_tails_eight_sd_out(dim):
         assert 1e-17 < got < 1e-14  # 8 sd of a near-normal law: ~6e-16
 
 
+@pytest.mark.parametrize("dim", [3, 10, 1000, 10**5, 6 * 10**6, 10**9])
+def test_fixed_axis_tails_against_mpmath(dim):
+    """cdf(pi/2 - 8 sd) and sf(pi/2 + 8 sd) against an independent reference:
+    mpmath's regularised incomplete beta function at 30 digits (and its own
+    quadrature of sin^(n-2)/B_n), P(A <= a) = I(sin^2 a; (n-1)/2, 1/2) / 2.
+    The issue asks for a relative 1e-6; the implementation holds 1e-9."""
+    mp = pytest.importorskip("mpmath")
+    law = T.FixedAxisAngle(dim)
+    s = law.std()
+    a = max(math.pi / 2 - 8 * s, 0.05)  # dim 3: 8 sd reaches below 0
+    with mp.workdps(30):
+        n, x = mp.mpf(dim), mp.mpf(a)
+        ref = 0.5 * mp.betainc((n - 1) / 2, mp.mpf(1) / 2, 0, mp.sin(x) ** 2, regularized=True)
+        log_b = 0.5 * mp.log(mp.pi) + mp.loggamma((n - 1) / 2) - mp.loggamma(n / 2)
+        quad = mp.quad(lambda t: mp.exp((n - 2) * mp.log(mp.sin(t)) - log_b), [max(0, x - 60 * s), x - 10 * s, x])
+        assert abs(quad / ref - 1) < 1e-20  # the two references agree
+        ref = float(ref)
+    assert float(law.cdf(a)) == pytest.approx(ref, rel=1e-9)
+    assert float(law.sf(math.pi - a)) == pytest.approx(ref, rel=1e-9)
+    assert float(law.ppf(ref)) == pytest.approx(a, rel=1e-9)
+
+
+_CONSISTENCY = [(2, "exact"), (3, "exact"), (4, "recursion"), (10, "recursion"), (48, "recursion")] + [
+    (n, m) for n in (4, 5, 10, 20, 49, 1000, 10**6, 10**9) for m in ("saddlepoint", "normal")
+]
+
+
+@pytest.mark.parametrize("dim,method", _CONSISTENCY)
+def test_pdf_is_the_derivative_of_the_cdf(dim, method):
+    """The density integrated (Gauss-Legendre, 20 nodes) between the 999 quantiles
+    q = 0.001 .. 0.999 matches the cdf differences, so pdf, cdf, sf and ppf describe
+    one law.  The recursion's density and cdf are separate splines: they agree to
+    their interpolation error (measured 2e-5 cumulative at n = 4, 1e-9 at n = 10 and 48); the others to 1e-7."""
+    law = T.BisectorAngle(dim, method=method)
+    x = law.ppf(np.linspace(0.001, 0.999, 999))
+    xg, wg = np.polynomial.legendre.leggauss(20)
+    mid, half = (x[1:] + x[:-1]) / 2, (x[1:] - x[:-1]) / 2
+    mass = (law.pdf(mid[:, None] + half[:, None] * xg) * wg).sum(1) * half
+    tol = 1e-4 if method == "recursion" else 1e-7
+    np.testing.assert_allclose(np.cumsum(mass), law.cdf(x[1:]) - law.cdf(x[0]), atol=tol)
+    np.testing.assert_allclose(law.cdf(x) + law.sf(x), 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [1000, 10**6])
+def test_bisector_far_tails_are_the_integrals_of_the_density(dim):
+    """sf and cdf 8 sd out (probabilities ~1e-15 and below, where 1 - cdf would
+    be all rounding) equal the quadrature of the law's own density there."""
+    law = T.BisectorAngle(dim)
+    m, s = law.mean(), law.std()
+    lo, hi = law.support()
+    for a, upper in ((m + 8 * s, True), (m - 8 * s, False)):
+        lpa = float(law.logpdf(a))
+        end = min(hi, a + 40 * s) if upper else max(lo, a - 40 * s)
+        rel, _ = integrate.quad(lambda t: math.exp(float(law.logpdf(t)) - lpa), *sorted((a, end)),
+                                epsabs=0, epsrel=1e-10, limit=200)
+        got = float(law.sf(a) if upper else law.cdf(a))
+        assert 0 < got < 1e-12
+        assert got == pytest.approx(math.exp(lpa) * rel, rel=1e-6)
+
+
+def test_scalars_arrays_and_outside_the_support():
+    for law in (T.FixedAxisAngle(7), T.BisectorAngle(7), T.BisectorAngle(7, method="normal"),
+                T.BisectorAngle(3), T.StableBisectorAngle(100, 1.5)):
+        lo, hi = law.support()
+        assert isinstance(law.pdf(0.5 * (lo + hi)), float) and isinstance(law.cdf(0.3), float)
+        x = np.linspace(lo, hi, 12).reshape(3, 4)
+        for f in (law.pdf, law.logpdf, law.cdf, law.sf):
+            assert np.shape(f(x)) == (3, 4)
+        assert law.pdf(hi + 0.1) == 0.0 and law.logpdf(-0.1) == -np.inf
+        assert law.cdf(-0.1) == 0.0 and law.cdf(hi + 0.1) == 1.0 and law.sf(hi + 0.1) == 0.0
+        assert np.isnan(law.cdf(np.nan)) and np.isnan(law.logpdf(np.nan))
+        assert np.isnan(law.ppf(1.5)) and np.isnan(law.ppf(-0.1))
+        assert law.ppf(0.0) == pytest.approx(lo, abs=1e-12) and law.ppf(1.0) == pytest.approx(hi, abs=1e-9)
+
+
 # --- exact laws and the sampler -------------------------------------------------------
 
 
@@ -127,6 +202,18 @@ def test_dim3_exact_law_matches_the_sampler_and_its_orthant_fraction():
     angles = np.array([0.65, 0.75, 0.85])
     g = np.exp(T.log_orthant_fraction(3, angles))
     np.testing.assert_allclose(g, 1 - 3 / math.pi * np.arccos(1 / (np.tan(angles) * math.sqrt(2))), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_exact_laws_against_histograms(dim):
+    """Pearson's chi-square of a 60-bin histogram of 2e5 sampled angles against
+    the exact law's bin probabilities (lni_geometry.compare); p > P_MIN."""
+    from lni_geometry.compare import compare
+
+    s = lg.sample_angles(dim, 200_000, seed=20 + dim, backend="cpu")
+    c = compare(s.bisector, T.BisectorAngle(dim), bins=60)
+    assert c.chi2_dof >= 50
+    assert c.chi2_pvalue > P_MIN, c
 
 
 @pytest.mark.parametrize("dim,samples", [(4, 100_000), (10, 400_000), (49, 100_000), (100, 400_000),
@@ -211,14 +298,15 @@ def test_orthant_fraction_against_direct_monte_carlo(dim):
 def test_stable_limit_law_converges_to_the_sampler():
     """alpha = 1.5: the Kolmogorov distance between the sampler and the limit law
     shrinks with n; at n = 1e5 it is the 0.036 known for this limit (science
-    reference), within 4 x the KS noise 0.5/sqrt(N)."""
+    reference), within 3 x the KS noise 0.5/sqrt(N) = 0.0065 (so neither 0, an
+    exact law, nor twice the reference passes)."""
     d = {}
-    for n, samples in ((10**3, 20_000), (10**4, 20_000), (10**5, 2000)):
+    for n, samples in ((10**3, 20_000), (10**4, 20_000), (10**5, 6000)):
         s = lg.sample_angles(n, samples, lg.SymmetricStable(1.5), seed=5, backend="cpu")
         d[n] = stats.kstest(s.bisector, T.StableBisectorAngle(n, 1.5).cdf).statistic
     noise = 0.5 / math.sqrt(20_000)
     assert d[10**3] > d[10**4] + 5 * noise
-    assert abs(d[10**5] - 0.036) < 4 * 0.5 / math.sqrt(2000)
+    assert abs(d[10**5] - 0.036) < 3 * 0.5 / math.sqrt(6000)
     # the Gaussian law is nowhere near: heavy tails move the angle towards 90 deg
     s = lg.sample_angles(10**4, 2000, lg.SymmetricStable(1.5), seed=6, backend="cpu")
     assert stats.kstest(s.bisector, T.BisectorAngle(10**4).cdf).statistic > 0.99
@@ -272,7 +360,9 @@ def test_stable_law_is_a_distribution(alpha):
 
 @pytest.mark.parametrize("dim", [1, 0, -5, 2.5, float("nan"), float("inf"), 2**41])
 def test_bad_dim(dim):
-    for make in (T.FixedAxisAngle, T.BisectorAngle, T.bisector_cos_mean, lambda d: T.StableBisectorAngle(d, 1.5)):
+    for make in (T.FixedAxisAngle, T.BisectorAngle, T.bisector_cos_mean, T.bisector_cos_var,
+                 lambda d: T.StableBisectorAngle(d, 1.5), lambda d: T.log_sphere_factor(d, 0.5),
+                 lambda d: T.log_orthant_fraction(d, 0.5), lambda d: T.estimate_orthant_fraction(d, 0.5, 10)):
         with pytest.raises(ValueError, match=r"dim must be an integer in \[2, 2\*\*40\]"):
             make(dim)
 
@@ -287,6 +377,12 @@ def test_dim_of_wrong_type(dim):
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match=r"alpha must be in \(0, 2\]"):
         T.StableBisectorAngle(100, alpha)
+
+
+@pytest.mark.parametrize("angle", [-0.1, 3.5, float("nan")])
+def test_estimate_orthant_fraction_bad_angle(angle):
+    with pytest.raises(ValueError, match=r"angle must lie in \[0, pi\]"):
+        T.estimate_orthant_fraction(5, angle, 10)
 
 
 def test_bad_method_and_scale():
