@@ -123,10 +123,12 @@ class SymmetricStable(GradientModel):
 
     ``X = scale * sin(alpha V) / cos(V)**(1/alpha) * (cos((1 - alpha) V) / W)**((1 - alpha)/alpha)``
 
-    evaluated as ``sin(alpha V) exp(L)`` with
-    ``L = [(1 - alpha) log(cos((1 - alpha) V) / W) - log cos V] / alpha``, which
-    is exact at ``alpha = 1`` (``X = tan V``) and ``alpha = 2``
-    (``X = 2 sqrt(W) sin V``) without a special case.
+    evaluated as ``sin(alpha V) W q exp(p log(cos((1 - alpha) V) q))`` with
+    ``q = 1/(W cos V)`` and ``p = (1 - alpha)/alpha`` (two logarithms per
+    draw, counting ``W = -log U``), which reduces to ``X = tan V`` at
+    ``alpha = 1`` and ``X = 2 sqrt(W) sin V`` at ``alpha = 2`` without a
+    special case.  The fill is compiled with fused multiply-adds allowed
+    (``fastmath={"contract"}``, nothing else), as GPUs compile it.
 
     Stream: one coordinate per Philox call (``coords_per_block = 1``).  Words
     ``(w0, w1)`` give ``V``: the top bit of ``w0`` its sign, the next 52 bits
@@ -304,36 +306,48 @@ _EXP_MAX = 710.0  # exp above this is inf in float64
 _TWO_M53 = 2.0**-53
 _TWO_M52 = 2.0**-52
 _LOW31 = np.uint64(0x7FFFFFFF)
+#: LLVM fast-math flags of the heavy-tailed fills: only ``contract`` (``a * b + c``
+#: may become one fused multiply-add, rounded once, as NVVM does on GPUs); no
+#: reassociation, no approximate functions, NaN and inf kept.  The Gaussian
+#: fill is compiled without it, so its stream is unchanged.
+_CONTRACT = {"contract"}
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def _sin_poly_wide(x):
-    # Taylor series of sin to x**23 on [0, pi/2]: truncation < 1.2e-18 * x.
-    x2 = x * x
-    p = -1.0 / 25852016738884976640000.0
-    p = p * x2 + 1.0 / 51090942171709440000.0
-    p = p * x2 - 1.0 / 121645100408832000.0
-    p = p * x2 + 1.0 / 355687428096000.0
-    p = p * x2 - 1.0 / 1307674368000.0
-    p = p * x2 + 1.0 / 6227020800.0
-    p = p * x2 - 1.0 / 39916800.0
-    p = p * x2 + 1.0 / 362880.0
-    p = p * x2 - 1.0 / 5040.0
-    p = p * x2 + 1.0 / 120.0
-    p = p * x2 - 1.0 / 6.0
-    return x + x * x2 * p
+# sin(pi y) = y P(y**2) on [0, 1/2]: P of degree 8, fitted for relative error
+# (iteratively reweighted least squares on Chebyshev nodes in 40-digit
+# arithmetic, mpmath): 1.7e-16 before rounding, 4.5e-16 evaluated in float64.
+_SP0 = 3.1415926535897927
+_SP1 = -5.167712780049817
+_SP2 = 2.550164039869786
+_SP3 = -0.5992645291752026
+_SP4 = 0.08214588519147205
+_SP5 = -0.007370423102264751
+_SP6 = 0.0004662771613130032
+_SP7 = -2.186613175415753e-05
+_SP8 = 7.437715578295144e-07
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def sin_half_turns(t):
     """``sin(pi t)`` for ``t`` in ``[0, 1]``, branch-free.
 
-    ``t`` is folded to ``min(t, 1 - t)`` (exact in binary arithmetic for
+    ``t`` is folded to ``y = min(t, 1 - t)`` (exact in binary arithmetic for
     ``t >= 1/2``), so the result keeps its relative accuracy near both zeros
-    ``t = 0`` and ``t = 1``; then a Taylor polynomial on ``[0, pi/2]``.
+    ``t = 0`` and ``t = 1``; then ``y P(y**2)`` with a polynomial ``P`` of
+    degree 8 fitted on ``[0, 1/2]`` (relative error below ``5e-16``).
     """
     y = min(t, 1.0 - t)
-    return _sin_poly_wide(y * _PI)
+    u = y * y
+    p = _SP8
+    p = p * u + _SP7
+    p = p * u + _SP6
+    p = p * u + _SP5
+    p = p * u + _SP4
+    p = p * u + _SP3
+    p = p * u + _SP2
+    p = p * u + _SP1
+    p = p * u + _SP0
+    return y * p
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -443,8 +457,14 @@ def signed_half_uniform(wa, wb):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def stable_from_words(w0, w1, w2, w3, alpha, inv_alpha, one_minus_alpha):
-    """One standard symmetric alpha-stable draw (scale 1) by Chambers-Mallows-Stuck."""
+def stable_from_words(w0, w1, w2, w3, alpha, power):
+    """One standard symmetric alpha-stable draw (scale 1) by Chambers-Mallows-Stuck.
+
+    ``power = (1 - alpha)/alpha``.  With ``q = 1/(W cos V)`` the transform of
+    :class:`SymmetricStable` is
+    ``X = sin(alpha V) W q (cos((1 - alpha) V) q)**power``: two logarithms
+    (``log U`` and the one of the power) and one exponential per draw.
+    """
     sv, a = signed_half_uniform(w0, w1)  # V = pi * sv * a
     su, p = signed_half_uniform(w2, w3)  # U = p (su < 0) or 1 - p (su > 0)
     # log U with one log call and no division: log p, or log(1 - p) as
@@ -458,20 +478,19 @@ def stable_from_words(w0, w1, w2, w3, alpha, inv_alpha, one_minus_alpha):
     log_u = lg if lo else lg - d1 * (1.0 + p)
     w = -log_u  # W ~ Exp(1), in (2**-54, 37.4)
     sin_av = sin_half_turns(alpha * a)  # sin(alpha |V|)
-    cos_v = sin_half_turns(0.5 - a)  # cos V, exact argument
-    cos_1mav = sin_half_turns(0.5 - abs(one_minus_alpha * a))  # cos((1 - alpha) V)
-    big_l = inv_alpha * (one_minus_alpha * log_positive(cos_1mav / w) - log_positive(cos_v))
-    return sv * sin_av * exp_finite(big_l)
+    cos_v = sin_half_turns(0.5 - a)  # cos V from an exact argument, >= sin(pi 2**-54)
+    cos_1mav = sin_half_turns(0.5 - abs((1.0 - alpha) * a))  # cos((1 - alpha) V)
+    q = 1.0 / (w * cos_v)  # w cos V > 1e-32: no underflow
+    return sv * (sin_av * w * q) * exp_finite(power * log_positive(cos_1mav * q))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
 def fill_stable(k0, k1, sample, block0, nblocks, alpha, scale, out):
     """Write the ``nblocks`` stable coordinates of blocks ``block0 ..`` into ``out``."""
-    inv_alpha = 1.0 / alpha
-    one_minus_alpha = 1.0 - alpha
+    power = (1.0 - alpha) / alpha
     for j in range(nblocks):
         w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
-        out[j] = scale * stable_from_words(w0, w1, w2, w3, alpha, inv_alpha, one_minus_alpha)
+        out[j] = scale * stable_from_words(w0, w1, w2, w3, alpha, power)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -489,7 +508,7 @@ def student_t_from_words(w0, w1, w2, w3, df, two_over_df):
     return t, ok
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
 def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
     """Write the ``nblocks`` Student-t coordinates of blocks ``block0 ..`` into ``out``.
 
@@ -532,7 +551,7 @@ def fill_coords(model_id, p0, p1, k0, k1, sample, coord0, ncoords, out):
 # --- vectorised wrappers (for tests and tools) --------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
 def _apply_unary(kind, x, out):
     for i in range(x.shape[0]):
         v = x[i]
