@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numba import njit, prange, uint32
 
-from . import kernels, rng
+from . import kernels, models, rng
 from .sampling import sample_angles
 
 
@@ -103,7 +103,7 @@ def _transform_only(k0, k1, samples, dim):
     for s in prange(samples):
         buf = np.empty(kernels.TILE)
         for t0 in range(0, dim, kernels.TILE):
-            kernels.fill_tile(0, 0.0, 0.0, k0, k1, s, t0, kernels.TILE, buf)
+            models.fill_tile(0, 0.0, 0.0, k0, k1, s, t0, kernels.TILE, buf)
         out[s] = buf[0]
     return out
 

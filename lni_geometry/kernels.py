@@ -8,8 +8,9 @@ For a sample ``g`` of dimension ``n`` the kernels compute, without ever holding
 Fixed reduction order (what makes results independent of threads and chunks):
 coordinates are cut into *chunks* of ``CHUNK`` coordinates (the last one
 shorter) and chunks into *tiles* of ``TILE`` coordinates.  A tile is generated
-into a small buffer (in the model's tile order, :func:`fill_tile`) and reduced into ``LANES = 8`` float64 accumulators per sum
-(entry ``j`` into lane ``j mod 8``), the lanes folded pairwise
+into a small buffer (in the model's tile order,
+:func:`lni_geometry.models.fill_tile`) and reduced into ``LANES = 8`` float64
+accumulators per sum (entry ``j`` into lane ``j mod 8``), the lanes folded pairwise
 ``((0+1)+(2+3))+((4+5)+(6+7))``, then the ragged end (< 8 entries) added in
 order; tile sums are added in tile order within a chunk, chunk sums in chunk
 order.  Whoever computes a chunk, the result is the same bits.
@@ -20,52 +21,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, float64, int64
 
-from .models import GAUSSIAN_ID, fill_coords, gaussian_block
+from .models import fill_coords, fill_tile
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
 TILE = 512  # coordinates generated per tile (a multiple of every model's block)
 LANES = 8  # float64 accumulators per sum (one AVX-512 register)
-
-
-@njit(cache=True, error_model="numpy")
-def fill_gaussian_tile(k0, k1, sample, coord0, n, out):
-    """The ``n`` Gaussian coordinates from ``coord0`` (a multiple of 4), in tile order.
-
-    Tile order: with ``B = n // 4`` whole blocks, coordinate ``coord0 + 4b + k``
-    goes to ``out[k * B + b]`` (four planes, so the vectorised loop stores
-    contiguously); the ``n mod 4`` coordinates of a last partial block follow
-    at ``out[4B + k]``.  Values are those of :func:`lni_geometry.models.gaussian_block`.
-    """
-    block0 = coord0 // 4
-    nb = n // 4
-    for j in range(nb):
-        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + j)
-        out[j] = z0
-        out[nb + j] = z1
-        out[2 * nb + j] = z2
-        out[3 * nb + j] = z3
-    rest = n - 4 * nb
-    if rest > 0:
-        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + nb)
-        out[4 * nb] = z0
-        if rest > 1:
-            out[4 * nb + 1] = z1
-        if rest > 2:
-            out[4 * nb + 2] = z2
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, out):
-    """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
-
-    The order inside a tile is fixed per model (it only fixes the order of the
-    additions); the Gaussian model uses :func:`fill_gaussian_tile`, the others
-    their natural order through :func:`lni_geometry.models.fill_coords`.
-    """
-    if model_id == GAUSSIAN_ID:
-        fill_gaussian_tile(k0, k1, sample, coord0, n, out)
-    else:
-        fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

@@ -548,6 +548,50 @@ def fill_coords(model_id, p0, p1, k0, k1, sample, coord0, ncoords, out):
         fill_student_t(k0, k1, sample, coord0, ncoords, p0, out)
 
 
+# --- tile order of the CPU kernels ---------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def fill_gaussian_tile(k0, k1, sample, coord0, n, out):
+    """The ``n`` Gaussian coordinates from ``coord0`` (a multiple of 4), in tile order.
+
+    Tile order: with ``B = n // 4`` whole blocks, coordinate ``coord0 + 4b + k``
+    goes to ``out[k * B + b]`` (four planes, so the vectorised loop stores
+    contiguously); the ``n mod 4`` coordinates of a last partial block follow
+    at ``out[4B + k]``.  Values are those of :func:`gaussian_block`.
+    """
+    block0 = coord0 // 4
+    nb = n // 4
+    for j in range(nb):
+        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + j)
+        out[j] = z0
+        out[nb + j] = z1
+        out[2 * nb + j] = z2
+        out[3 * nb + j] = z3
+    rest = n - 4 * nb
+    if rest > 0:
+        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + nb)
+        out[4 * nb] = z0
+        if rest > 1:
+            out[4 * nb + 1] = z1
+        if rest > 2:
+            out[4 * nb + 2] = z2
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, out):
+    """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
+
+    The order inside a tile is fixed per model (it only fixes the order of the
+    additions); the Gaussian model uses :func:`fill_gaussian_tile`, the others
+    their natural order through :func:`lni_geometry.models.fill_coords`.
+    """
+    if model_id == GAUSSIAN_ID:
+        fill_gaussian_tile(k0, k1, sample, coord0, n, out)
+    else:
+        fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)
+
+
 # --- vectorised wrappers (for tests and tools) --------------------------------
 
 

@@ -40,13 +40,10 @@ COLUMNS = (
 def stream_version():
     """The version of the random stream that cached cells are keyed by.
 
-    ``rng.STREAM_VERSION`` when the package defines it, else the major version
-    of lni_geometry (``major.minor`` while the major version is 0): the stream
-    promise of :mod:`lni_geometry.rng` holds within a major version.
+    The major version of lni_geometry (``major.minor`` while the major
+    version is 0): the stream promise of :mod:`lni_geometry.rng` holds within
+    a major version.
     """
-    explicit = getattr(rng, "STREAM_VERSION", None)
-    if explicit is not None:
-        return str(explicit)
     from . import __version__
 
     parts = __version__.split("+")[0].split(".")

@@ -1157,15 +1157,12 @@ def estimate_orthant_fraction(dim, angle, samples, seed=0):
         mins[start : start + k] = z.min(axis=1) / np.linalg.norm(z, axis=1)
     mins.sort()
     flat = a.ravel()
-    # positive orthant: cos(a)/sqrt(n) + sin(a) m > 0 for m = min_i u_i
+    # positive orthant: cos(a)/sqrt(n) + sin(a) m > 0 for m = min_i u_i, i.e.
+    # m > -cot(a)/sqrt(n) (every m when a = 0, none when a = pi)
     s, c = np.sin(flat), np.cos(flat)
-    res = np.empty(flat.shape)
-    for i, (si, ci) in enumerate(zip(s, c)):
-        if si == 0.0:
-            res[i] = 1.0 if ci > 0 else 0.0
-        else:
-            thr = -ci / (math.sqrt(n) * si)
-            res[i] = (samples - np.searchsorted(mins, thr, side="right")) / samples
+    with np.errstate(divide="ignore", invalid="ignore"):
+        thr = np.where(s > 0, -c / (math.sqrt(n) * s), np.where(c > 0, -np.inf, np.inf))
+    res = (samples - np.searchsorted(mins, thr, side="right")) / samples
     return _out(res.reshape(a.shape))
 
 
