@@ -19,6 +19,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from . import optim, theory
 from .compare import Comparison, compare
 from .geometry import (
+    AngleBudget,
+    angle_budget,
     bisector_angle,
     fixed_axis_angle,
     lni,
@@ -34,6 +36,7 @@ from .tails import alpha_for_angle, tail_index
 
 __all__ = [
     "__version__",
+    "AngleBudget",
     "AngleSample",
     "Comparison",
     "Gaussian",
@@ -41,6 +44,7 @@ __all__ = [
     "StudentT",
     "SymmetricStable",
     "alpha_for_angle",
+    "angle_budget",
     "bisector_angle",
     "compare",
     "fixed_axis_angle",
