@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, float64, int64, uint32, uint64
 
-from .rng import _bits_f64, box_muller, log_positive, sqrt_nonneg, stream_words
+from .rng import MAX_NORMAL, _bits_f64, box_muller, log_positive, sqrt_nonneg, stream_words
 
 __all__ = [
     "Gaussian",
@@ -47,6 +47,7 @@ STUDENT_T_ID = 2
 
 #: Philox calls tried per Student-t coordinate before giving up (see StudentT).
 STUDENT_T_MAX_DRAWS = 64
+_DBL_MAX = float(np.finfo(np.float64).max)
 
 
 class GradientModel:
@@ -62,6 +63,18 @@ class GradientModel:
     @property
     def spec(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def coordinate_bounds(self, big, small):
+        """Upper bounds of two probabilities for one coordinate ``g`` as drawn here.
+
+        Returns ``(p_big, p_small)``: ``p_big >= P(g is inf or NaN, or |g| > big)``
+        (counting overflow *inside* the transform, where the true value is finite)
+        and ``p_small >= P(|g| < small)``.  They bound the chance that float64
+        sums of ``g`` overflow or lose precision
+        (:func:`lni_geometry.sampling.range_risk`); each model derives its own
+        in its docstring.  The base class knows nothing: ``(1, 1)``.
+        """
+        return 1.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,11 @@ class Gaussian(GradientModel):
     @property
     def spec(self) -> str:
         return "gaussian"
+
+    def coordinate_bounds(self, big, small):
+        """``|g| <= 6.7637`` always (:func:`lni_geometry.rng.box_muller`), and the
+        normal density is at most ``1/sqrt(2 pi)``: ``P(|g| < s) <= 2 s/sqrt(2 pi)``."""
+        return (0.0 if big > MAX_NORMAL * (1 + 1e-12) else 1.0), min(1.0, 2.0 * small / math.sqrt(2.0 * math.pi))
 
 
 def _check_param(name, value, low, high, low_open=True, high_open=False):
@@ -150,7 +168,8 @@ class SymmetricStable(GradientModel):
     -----
     For ``alpha`` below about 0.1 single coordinates can exceed ``1e154``, so
     that their square (and the sum ``l2sq``) overflows to ``inf``: the largest
-    of ``N`` draws is about ``N**(1/alpha)``.
+    of ``N`` draws is about ``N**(1/alpha)``.  :func:`lni_geometry.sample_angles`
+    refuses such sizes before sampling (:func:`lni_geometry.sampling.range_risk`).
 
     References
     ----------
@@ -181,6 +200,33 @@ class SymmetricStable(GradientModel):
     @property
     def kernel_params(self) -> tuple[float, float]:
         return (self.alpha, self.scale)
+
+    def coordinate_bounds(self, big, small):
+        """Bounds of ``P(g non-finite or |g| > big)`` and ``P(|g| < small)``, ``g = scale X``.
+
+        Big: the transform returns ``inf`` only where ``exp(...)`` or the
+        product with ``sin(alpha V)/cos V >= alpha 2**-53`` overflows, i.e.
+        where the true ``|X| > alpha 2**-53 DBL_MAX``; so the event is
+        ``|X| > x`` with ``x = min(big/scale, alpha 2**-54 DBL_MAX)``, whose
+        probability is the Bergstrom tail series plus its first omitted term
+        (:func:`lni_geometry.tails.stable_tail_probability`; ``erfc(x/2)`` at
+        ``alpha = 2``).  Below ``x = 1000`` the series is not trusted and the
+        bound is 1 (that needs ``scale`` near ``big/1000``, above ``1e139``).
+        Small: the density is largest at 0, ``f(0) = Gamma(1 + 1/alpha)/pi``, so
+        ``P(|X| < t) <= 2 t f(0)``.
+        """
+        from .tails import stable_tail_probability
+
+        x = min(big / self.scale, self.alpha * 2.0**-54 * _DBL_MAX)
+        if x < 1e3:
+            p_big = 1.0
+        elif self.alpha == 2.0:
+            p_big = math.erfc(x / 2.0)
+        else:
+            p, err = stable_tail_probability(x, self.alpha, return_error=True)
+            p_big = min(1.0, float(p) + float(err))
+        log_small = math.log(2.0) + math.log(small) - math.log(self.scale) + math.lgamma(1.0 + 1.0 / self.alpha) - math.log(math.pi)
+        return p_big, math.exp(min(0.0, log_small))
 
     @property
     def spec(self) -> str:
@@ -241,6 +287,24 @@ class StudentT(GradientModel):
     @property
     def kernel_params(self) -> tuple[float, float]:
         return (self.df, 0.0)
+
+    def coordinate_bounds(self, big, small):
+        """Bounds of ``P(T non-finite or |T| > big)`` and ``P(|T| < small)``.
+
+        Big: the transform computes ``T = U sqrt(df (W**(-2/df) - 1)/W)``; it
+        overflows only where ``df (W**(-2/df) - 1)/W > DBL_MAX``, and
+        ``T**2 <= df (W**(-2/df) - 1)/W`` (as ``U**2 <= W``).  With
+        ``big**2 <= DBL_MAX`` both events lie in ``{df W**(-1 - 2/df) > big**2}``
+        ``= {W < (df/big**2)**(df/(df + 2))}``, and ``W`` (given acceptance) is
+        uniform on ``(0, 1)``: the bound is ``(df/big**2)**(df/(df + 2))``,
+        about ``big**-df`` for small ``df``, like the tail ``c big**-df`` itself.
+        Small: ``P(|T| < t) <= 2 t f(0)``, ``f(0) = Gamma((df+1)/2)/(sqrt(df pi) Gamma(df/2))``.
+        """
+        df = self.df
+        log_big = df / (df + 2.0) * (math.log(df) - 2.0 * math.log(big))
+        log_f0 = math.lgamma((df + 1.0) / 2.0) - 0.5 * math.log(df * math.pi) - math.lgamma(df / 2.0)
+        log_small = math.log(2.0 * small) + log_f0
+        return math.exp(min(0.0, log_big)), math.exp(min(0.0, log_small))
 
     @property
     def spec(self) -> str:

@@ -3,38 +3,87 @@
 A run of ``samples`` samples is computed in batches of consecutive sample
 indices.  Because every sample is a pure function of (seed, index), a run
 interrupted after ``k`` samples and resumed from sample ``k`` gives exactly the
-numbers of an uninterrupted run.  On Ctrl-C the samples done so far are saved
-(with ``"complete": false`` in the metadata) and :class:`RunInterrupted` is
-raised; ``resume=True`` continues from the saved file.
+numbers of an uninterrupted run.  On Ctrl-C (SIGINT) or SIGTERM (what ``kill``,
+``timeout`` and batch schedulers send) the samples done so far are saved (with
+``"complete": false`` in the metadata) and :class:`RunInterrupted` is raised;
+``resume=True`` continues from the saved file.  A signal is acted on between
+batches (about a second of work each), as Python delivers signals.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 
 from .models import model_from_spec
 from .rng import seed_metadata
-from .sampling import AngleSample, resolve_backend, sample_angles
+from .sampling import AngleSample, check_range, resolve_backend, sample_angles
 
 #: Coordinates per batch: about a second of work on 2 CPU cores.
 BATCH_COORDS = 1 << 29
 
 
 class RunInterrupted(Exception):
-    """A run stopped by Ctrl-C; ``done`` samples of ``target`` are saved at ``path``."""
+    """A run stopped by a signal; ``done`` samples of ``target`` are saved at ``path``.
 
-    def __init__(self, path, done, target):
+    ``signal_name`` is ``"SIGINT"`` (Ctrl-C) or ``"SIGTERM"``.
+    """
+
+    def __init__(self, path, done, target, signal_name="SIGINT"):
+        how = "interrupted" if signal_name == "SIGINT" else f"stopped by {signal_name}"
         if done:
-            text = f"interrupted: {done} of {target} samples saved to {path}; rerun with --resume to continue"
+            text = f"{how}: {done} of {target} samples saved to {path}; rerun with --resume to continue"
         else:
-            text = "interrupted before the first batch finished; nothing was saved"
+            text = f"{how} before the first batch finished; nothing was saved"
         super().__init__(text)
-        self.path, self.done, self.target = path, done, target
+        self.path, self.done, self.target, self.signal_name = path, done, target, signal_name
 
 
 class DataMismatch(ValueError):
     """An existing data file belongs to a different run."""
+
+
+class RunExists(FileExistsError):
+    """``path`` already holds this run, finished (``complete``) or not, and neither
+    ``resume``, ``reuse`` nor ``force`` says what to do with it."""
+
+    def __init__(self, path, complete, done, target):
+        super().__init__(17, "exists", path)
+        self.complete, self.done, self.target = complete, done, target
+
+
+class NothingToResume(FileNotFoundError):
+    """``resume=True`` but ``path`` does not exist."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """Raised in the main thread by the SIGTERM handler of :func:`_terminate_as_interrupt`."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Within the block, SIGTERM raises :class:`_Terminated` (a KeyboardInterrupt), once.
+
+    Only the main thread can install handlers; elsewhere the block runs as is.
+    After the first SIGTERM further ones are ignored until the block ends (so
+    that saving is not cut short); the previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _same_run(meta, dim, model, seed, target):
@@ -44,7 +93,7 @@ def _same_run(meta, dim, model, seed, target):
 
 
 def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=False, reuse=False,
-                  progress=True, provenance=None, batch=None):
+                  force=False, progress=True, provenance=None, batch=None):
     """Sample ``samples`` angles into ``path``, in batches, saving on interruption.
 
     Parameters
@@ -60,6 +109,11 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
     reuse : bool
         If ``path`` already holds the complete run with these parameters, return
         it without sampling.
+    force : bool
+        Start afresh over whatever ``path`` holds (another run, a finished or
+        unfinished one, a file that is not a data file), unless ``reuse``
+        applies; the old file is replaced at the first save.  Not with
+        ``resume``.
     progress : bool
         A tqdm bar with an ETA.
     provenance : dict, optional
@@ -75,32 +129,50 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
 
     Raises
     ------
-    FileExistsError
-        ``path`` exists and neither ``resume`` nor a matching ``reuse`` applies.
+    RunExists
+        ``path`` holds this run and neither ``resume``, a matching ``reuse``
+        nor ``force`` applies (its ``complete`` says whether it is finished).
+    NothingToResume
+        ``resume`` and no file at ``path``.
     DataMismatch
-        The file at ``path`` is a run with other parameters.
+        The file at ``path`` is a run with other parameters (without ``force``).
+    ValueError
+        ``path`` is not a readable data file (without ``force``), or the model
+        is too heavy-tailed for float64 sums at this size
+        (:func:`lni_geometry.sampling.check_range`, checked before any work).
     RunInterrupted
-        On Ctrl-C, after saving what was done.
+        On Ctrl-C or SIGTERM, after saving what was done.
     """
     model = model_from_spec(model)
     name = resolve_backend(backend)
+    if resume and force:
+        raise ValueError("resume and force contradict each other: resume keeps the file, force replaces it")
+    check_range(model, dim, samples)
     done = None
     wall = 0.0
     if os.path.exists(path):
-        meta = AngleSample.read_metadata(path)
-        same, want, got = _same_run(meta, dim, model, seed, samples)
-        if not same:
-            raise DataMismatch(f"{path} holds a different run ({got}) than asked ({want}); choose another path")
-        if meta.get("complete") and (reuse or resume):
-            return AngleSample.load(path), meta
-        if not resume:
-            raise FileExistsError(0, "exists", path)
-        done = AngleSample.load(path)
-        if meta.get("backend") != name:
-            raise DataMismatch(f"{path} was computed with backend {meta.get('backend')!r}; resume it with that backend, not {name!r}")
-        wall = float(meta.get("wall_time_s", 0.0))
+        try:
+            meta = AngleSample.read_metadata(path)
+        except ValueError:
+            if not force:
+                raise
+            meta = None
+        if meta is not None:
+            same, want, got = _same_run(meta, dim, model, seed, samples)
+            if not same and not force:
+                raise DataMismatch(f"{path} holds a different run ({got}) than asked ({want}); "
+                                   "choose another path (or --force to replace it)")
+            if same and meta.get("complete") and (reuse or resume):
+                return AngleSample.load(path), meta
+            if same and not resume and not force:
+                raise RunExists(path, bool(meta.get("complete")), meta.get("samples"), samples)
+        if resume:
+            done = AngleSample.load(path)
+            if meta.get("backend") != name:
+                raise DataMismatch(f"{path} was computed with backend {meta.get('backend')!r}; resume it with that backend, not {name!r}")
+            wall = float(meta.get("wall_time_s", 0.0))
     elif resume:
-        raise FileNotFoundError(0, "nothing to resume", path)
+        raise NothingToResume(2, "nothing to resume", path)
 
     parts = [done] if done is not None and len(done) else []
     pos = len(done) if done is not None else 0
@@ -119,19 +191,21 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
 
         bar = tqdm(total=samples, initial=pos, unit="sample", desc=f"S^{dim - 1}", smoothing=0.1)
     t0 = time.perf_counter()
-    try:
-        while pos < samples:
-            n = min(batch, samples - pos)
-            parts.append(sample_angles(dim, n, model, seed=seed, start=pos, backend=name))
-            pos += n
+    with _terminate_as_interrupt():
+        try:
+            while pos < samples:
+                n = min(batch, samples - pos)
+                parts.append(sample_angles(dim, n, model, seed=seed, start=pos, backend=name))
+                pos += n
+                if bar is not None:
+                    bar.update(n)
+        except KeyboardInterrupt as exc:
             if bar is not None:
-                bar.update(n)
-    except KeyboardInterrupt:
+                bar.close()
+            if parts:
+                save(False, time.perf_counter() - t0)
+            how = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
+            raise RunInterrupted(path, pos, samples, how) from None
         if bar is not None:
             bar.close()
-        if parts:
-            save(False, time.perf_counter() - t0)
-        raise RunInterrupted(path, pos, samples) from None
-    if bar is not None:
-        bar.close()
-    return save(True, time.perf_counter() - t0)
+        return save(True, time.perf_counter() - t0)

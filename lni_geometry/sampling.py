@@ -16,9 +16,13 @@ For a sample ``g`` of dimension ``n`` with sums ``l1 = sum|g_i|``,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import numbers
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +35,137 @@ __all__ = ["AngleSample", "sample_angles", "sample_vectors", "BACKENDS"]
 BACKENDS = ("auto", "cpu", "cuda", "dask")
 #: Largest dimension: coordinate blocks stay far below 2**64 and float64 sums exact enough.
 MAX_DIM = 2**40
+#: The largest accepted probability that one call's float64 sums leave their safe
+#: range (see :func:`range_risk`); calls above it are refused before sampling.
+MAX_RANGE_RISK = 1e-6
+_DBL_MAX = float(np.finfo(np.float64).max)
+_DBL_MIN = float(np.finfo(np.float64).tiny)  # 2**-1022, the smallest normal float64
+
+
+def smallest_peak(dim):
+    """``sqrt(dim * 2**-1022)`` (about ``1.5e-154 sqrt(dim)``): the float64 floor of a sample.
+
+    Squares below ``2**-1022`` are subnormal and rounded to ``2**-1074``, an
+    absolute error of at most ``2**-1075`` each, ``dim 2**-1075`` in ``l2sq``;
+    when ``l2sq >= dim 2**-1022`` (as when the largest ``|g_i|`` reaches this
+    value) that is below ``2**-53 l2sq``, the rounding of one addition.
+    """
+    return math.sqrt(dim * _DBL_MIN)
+
+
+def coordinate_limit(dim):
+    """``sqrt(DBL_MAX)/dim`` (about ``1.34e154/dim``): the float64 range of one coordinate.
+
+    If every ``|g_i| <= sqrt(DBL_MAX)/dim`` then ``dim * l2sq <= dim**2 max g_i**2
+    <= DBL_MAX``, so ``l2sq``, ``dim * l2sq`` (inside the angles), ``l1`` and
+    ``total`` are all finite.
+    """
+    return math.sqrt(_DBL_MAX) / dim
+
+
+def range_risk(model, dim, samples):
+    """An upper bound of the probability that the sums of a call overflow or lose precision.
+
+    Every sum the kernels add is finite and the angles exact to rounding when,
+    in every sample, all ``|g_i| <= coordinate_limit(dim)`` (``sqrt(DBL_MAX)/dim``)
+    and the largest ``|g_i| >= smallest_peak(dim)`` (``sqrt(dim DBL_MIN)``).  By the union bound the
+    probability that this fails somewhere in ``samples`` samples is at most
+
+    ``dim * samples * p_big + samples * p_small**dim``
+
+    with ``(p_big, p_small) = model.coordinate_bounds(coordinate_limit(dim), smallest_peak(dim))``
+    (each model derives its bounds: :meth:`GradientModel.coordinate_bounds`).
+    The Gaussian model's is 0 (its coordinates are bounded by 6.7637).  For
+    ``SymmetricStable(alpha)`` ``p_big`` is about ``C_alpha (1.34e154/dim)**-alpha``
+    with ``C_alpha <= 1``: one coordinate beyond ``1e154`` has probability
+    ``e**-7`` at ``alpha = 0.02`` (every dimension is refused) and ``e**-35`` at
+    ``alpha = 0.1``; with ``dim * samples = 10**12`` a call needs
+    ``alpha >= 0.13``, with ``10**6`` ``alpha >= 0.08``, and even one sample
+    at ``dim = 2`` needs ``alpha >= 0.041``.  For ``StudentT(df)`` ``p_big`` is
+    about ``(1.8e308/dim**2)**(-df/2)``: ``df = 0.01`` is refused everywhere,
+    ``df >= 0.083`` passes at ``10**6`` draws and ``df >= 0.13`` at ``10**12``.
+    :func:`sample_angles` refuses calls whose bound exceeds
+    ``MAX_RANGE_RISK = 1e-6`` (:func:`check_range`), and raises
+    ``FloatingPointError`` if a sum overflows all the same.
+
+    Examples
+    --------
+    >>> from lni_geometry.models import SymmetricStable
+    >>> range_risk(SymmetricStable(1.5), 10**6, 1000) < 1e-200
+    True
+    >>> range_risk(SymmetricStable(0.02), 1000, 10) > 0.01
+    True
+    """
+    big, small = model.coordinate_bounds(coordinate_limit(dim), smallest_peak(dim))
+    per_sample = dim * big + (math.exp(dim * math.log(small)) if small > 0 else 0.0)
+    return min(1.0, samples * per_sample)
+
+
+def _smallest_safe_parameter(model, dim, samples):
+    """The smallest alpha (stable) or df (Student-t) with ``range_risk <= MAX_RANGE_RISK``
+    at this size (rounded up to 2 digits), or None."""
+    from .models import StudentT, SymmetricStable
+
+    if isinstance(model, SymmetricStable):
+        make, lo, hi = (lambda a: SymmetricStable(a, model.scale)), 1e-3, 2.0
+    elif isinstance(model, StudentT):
+        make, lo, hi = StudentT, 1e-3, 1e3
+    else:
+        return None
+    if range_risk(make(hi), dim, samples) > MAX_RANGE_RISK:
+        return None
+    for _ in range(60):  # bisection in log space; the risk decreases with the parameter
+        mid = math.sqrt(lo * hi)
+        if range_risk(make(mid), dim, samples) > MAX_RANGE_RISK:
+            lo = mid
+        else:
+            hi = mid
+    digits = 1 - math.floor(math.log10(hi))
+    return math.ceil(hi * 10**digits) / 10**digits
+
+
+def check_range(model, dim, samples):
+    """Refuse (ValueError) a call whose :func:`range_risk` exceeds ``MAX_RANGE_RISK``.
+
+    The message names the risk, the largest number of samples at this
+    dimension and the smallest alpha or df at this size that pass.
+    """
+    model = _check_model(model)
+    risk = range_risk(model, dim, samples)
+    if risk <= MAX_RANGE_RISK:
+        return risk
+    per_sample = range_risk(model, dim, 1)
+    most = int(MAX_RANGE_RISK / per_sample) if per_sample > 0 else None
+    hints = []
+    if most:
+        hints.append(f"at most {most} samples at dim {dim}")
+    param = _smallest_safe_parameter(model, dim, samples)
+    name = "alpha" if model.kernel_id == 1 else "df"
+    if param is not None:
+        hints.append(f"{name} >= {param:g} for dim {dim} x {samples} samples")
+    elif model.kernel_id == 1:
+        hints.append("a scale nearer 1 (angles do not depend on the scale)")
+    raise ValueError(
+        f"model {model.spec!r} at dim {dim} x {samples} samples: float64 sums would overflow or "
+        f"lose precision with probability up to {risk:.2g} (a coordinate beyond "
+        f"sqrt(DBL_MAX)/dim = {coordinate_limit(dim):.3g}, or a whole sample below "
+        f"{smallest_peak(dim):.2g}); the limit is {MAX_RANGE_RISK:g}"
+        + ("; use " + ", or ".join(hints) if hints else "")
+    )
+
+
+def _check_sums(sums, model, dim, start):
+    """Raise FloatingPointError if any sample's sums left the safe float64 range."""
+    l2sq = sums[:, 1]
+    bad = ~(np.isfinite(sums).all(axis=1) & (l2sq >= dim * _DBL_MIN))
+    if bad.any():
+        idx = np.flatnonzero(bad) + start
+        shown = ", ".join(str(int(i)) for i in idx[:5]) + (", ..." if idx.size > 5 else "")
+        raise FloatingPointError(
+            f"{idx.size} of {len(sums)} samples of model {model.spec!r} at dim {dim} have sums that "
+            f"overflowed or underflowed float64 (samples {shown}); their angles would be wrong. "
+            f"This had probability up to {range_risk(model, dim, len(sums)):.2g}: an unlucky draw"
+        )
 
 
 def _check_int(name, value, low, high=None):
@@ -85,6 +220,33 @@ def _backend_module(name):
     raise ValueError(f"backend {name!r} cannot compute sums directly")
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+@contextlib.contextmanager
+def _npz(path):
+    """``np.load(path)`` of an .npz file, every failure a one-line ValueError saying what is wrong.
+
+    A file that is not a zip archive (a text file, a PNG) is named as such
+    rather than reported by numpy as pickled data; a damaged or truncated
+    archive is called that, whatever zipfile, zlib or numpy raised.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if head != _ZIP_MAGIC:
+        kind = "an empty file" if not head else "not an .npz archive (no zip signature at its start)"
+        raise ValueError(f"cannot read {path} as an AngleSample file: it is {kind}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            yield data
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"cannot read {path} as an AngleSample file: it is a damaged or truncated "
+                         f".npz archive ({type(exc).__name__}: {exc})") from exc
+
+
 @dataclass(eq=False)
 class AngleSample:
     """Angles and sums of samples ``start .. start + len - 1`` of a stream.
@@ -126,7 +288,7 @@ class AngleSample:
         shapes = {self.l1.shape, self.l2sq.shape, self.total.shape}
         if len(shapes) != 1 or self.l1.ndim != 1:
             raise ValueError(f"l1, l2sq and total must be 1-D arrays of one length, got shapes {sorted(shapes)}")
-        self.bisector = angles_from_sums(self.l1, self.l2sq, self.dim)
+        self.bisector = angles_from_sums(self.l1, self.l2sq, self.dim, bisector=True)
         self.fixed_axis = angles_from_sums(self.total, self.l2sq, self.dim)
 
     def __len__(self):
@@ -193,12 +355,9 @@ class AngleSample:
     def read_metadata(path):
         """The metadata dict stored in an AngleSample file (ValueError if there is none)."""
         path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                files = data.files
-                meta_text = str(data["metadata"]) if "metadata" in files else None
-        except (OSError, EOFError, ValueError, AttributeError) as exc:
-            raise ValueError(f"cannot read {path} as an AngleSample file: {exc}") from exc
+        with _npz(path) as data:
+            files = data.files
+            meta_text = str(data["metadata"]) if "metadata" in files else None
         if meta_text is None:
             raise ValueError(f"{path} is not an AngleSample file: it has no metadata")
         try:
@@ -216,15 +375,12 @@ class AngleSample:
             If the file is not an AngleSample file (missing arrays or metadata).
         """
         path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                files = set(data.files)
-                missing = {"l1", "l2sq", "total", "metadata"} - files
-                if not missing:
-                    meta_text = str(data["metadata"])
-                    arrays = {k: data[k] for k in ("l1", "l2sq", "total")}
-        except (OSError, EOFError, ValueError, AttributeError) as exc:
-            raise ValueError(f"cannot read {path} as an AngleSample file: {exc}") from exc
+        with _npz(path) as data:
+            files = set(data.files)
+            missing = {"l1", "l2sq", "total", "metadata"} - files
+            if not missing:
+                meta_text = str(data["metadata"])
+                arrays = {k: data[k] for k in ("l1", "l2sq", "total")}
         if missing:
             raise ValueError(f"{path} is not an AngleSample file: missing {sorted(missing)}")
         try:
@@ -232,8 +388,7 @@ class AngleSample:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path} has corrupt AngleSample metadata: {exc}") from exc
         try:
-            return cls(
-                **arrays,
+            fields = dict(
                 dim=int(meta["dim"]),
                 model=model_from_spec(meta["model"]),
                 seed=rng.seed_from_metadata(meta["seed"]),
@@ -242,6 +397,10 @@ class AngleSample:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} has incomplete or invalid AngleSample metadata: {exc}") from exc
+        try:
+            return cls(**arrays, **fields)
+        except ValueError as exc:
+            raise ValueError(f"{path} holds invalid sums: {exc}") from exc
 
     @classmethod
     def concatenate(cls, parts):
@@ -273,17 +432,39 @@ class AngleSample:
         )
 
 
-def angles_from_sums(numerator, l2sq, dim):
+def angles_from_sums(numerator, l2sq, dim, bisector=False):
     """``arccos(numerator / sqrt(dim * l2sq))`` in radians.
 
     Rounding can push the ratio past 1 by a few ulp when all ``|g_i|`` are
-    equal; only such excursions (below ``1e-12``) are rounded back to 1.
+    equal; only such excursions (below ``1e-12``) are rounded back to 1.  With
+    ``bisector=True`` (``numerator = l1``) the ratio is also at least
+    ``1/sqrt(dim)`` (Cauchy-Schwarz: ``l1**2 >= l2sq``), reached by 1-sparse
+    vectors, and excursions below it by rounding are rounded back the same way,
+    so the angle never exceeds ``arccos(1/sqrt(dim))``.
+
+    Raises
+    ------
+    ValueError
+        For non-finite sums, ``l2sq <= 0``, or a cosine out of range beyond
+        rounding: such sums have no angle, and none is invented.
     """
-    ratio = np.asarray(numerator, dtype=np.float64) / np.sqrt(dim * np.asarray(l2sq, np.float64))
-    over = np.abs(ratio) > 1.0
-    if np.any(np.abs(ratio[over]) > 1.0 + 1e-12):
-        raise FloatingPointError("cosine exceeds 1 beyond rounding: corrupt sums")
-    return np.arccos(np.clip(ratio, -1.0, 1.0))
+    num = np.asarray(numerator, dtype=np.float64)
+    l2sq = np.asarray(l2sq, np.float64)
+    bad = ~(np.isfinite(num) & np.isfinite(l2sq) & (l2sq > 0))
+    if np.any(bad):
+        raise ValueError(
+            f"{int(np.count_nonzero(bad))} of {bad.size} samples have non-finite sums or l2sq <= 0 "
+            "(overflowed or corrupt data); they have no angle"
+        )
+    ratio = num / np.sqrt(dim * l2sq)
+    if np.any(~np.isfinite(ratio)):
+        raise ValueError("dim * l2sq overflows float64: these sums have no angle in double precision")
+    low = 1.0 / math.sqrt(dim) if bisector else -1.0
+    if np.any(np.abs(ratio) > 1.0 + 1e-12) or np.any(ratio < low * (1.0 - 1e-12)):
+        raise ValueError(
+            f"cosine outside [{low:.6g}, 1] beyond rounding (sums that no vector of dim {dim} has): corrupt sums"
+        )
+    return np.arccos(np.clip(ratio, low, 1.0))
 
 
 def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", progress=False,
@@ -330,10 +511,23 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
     -------
     AngleSample
 
+    Raises
+    ------
+    ValueError
+        For arguments out of range, and for a model so heavy-tailed at this
+        size that its float64 sums could overflow (:func:`check_range`: the
+        message names the smallest alpha or df and the most samples that pass).
+    FloatingPointError
+        If a sum overflowed or underflowed anyway (probability below
+        ``MAX_RANGE_RISK``): no NaN, inf or impossible angle is returned.
+
     Examples
     --------
     >>> s = sample_angles(1000, 200, seed=1, backend="cpu")
-    >>> bool(abs(s.bisector.mean() - 0.6472) < 0.001)   # -> arccos(sqrt(2/pi))
+    >>> from lni_geometry.theory import BisectorAngle
+    >>> law = BisectorAngle(1000)       # mean 0.64661 rad -> arccos(sqrt(2/pi)) = 0.64702
+    >>> se = law.std() / 200**0.5       # standard error of the mean of 200 angles
+    >>> bool(abs(s.bisector.mean() - law.mean()) < 5 * se)
     True
     """
     dim = _check_int("dim", dim, 2, MAX_DIM)
@@ -344,6 +538,7 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
             f"start + samples must be <= 2**48 = {rng.MAX_SAMPLE_INDEX}, got {start + samples}"
         )
     model = _check_model(model)
+    check_range(model, dim, samples)
     key = rng.key_from_seed(seed)
     name = resolve_backend(backend)
     dask_options = {"client": client, "chunk_samples": chunk_samples}
@@ -366,6 +561,7 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
                 sums = module.sample_sums(key, model, dim, start, samples, progress=bar.update)
         else:
             sums = module.sample_sums(key, model, dim, start, samples)
+    _check_sums(sums, model, dim, start)
     return AngleSample(
         l1=sums[:, 0],
         l2sq=sums[:, 1],
@@ -411,4 +607,11 @@ def sample_vectors(dim, samples, model=None, *, seed=0, start=0):
     key = rng.key_from_seed(seed)
     from .backends import cpu
 
-    return cpu.sample_coords(key, model, dim, start, samples)
+    out = cpu.sample_coords(key, model, dim, start, samples)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise FloatingPointError(
+            f"{int(bad.sum())} coordinates of model {model.spec!r} are inf or NaN: they overflowed float64 inside the "
+            "transform (their true values are finite but beyond 1.8e308); use a larger alpha or df"
+        )
+    return out

@@ -428,7 +428,8 @@ class Lion(_SignOptimizer):
                 if telemetry:
                     sums, revived = self._telemetry_sums(mine, cs)
                 torch._foreach_sign_(cs)
-                torch._foreach_mul_(params, 1.0 - lr * wd)
+                if wd != 0.0:  # lion-pytorch multiplies by 1.0 here: the same bits
+                    torch._foreach_mul_(params, 1.0 - lr * wd)
                 torch._foreach_add_(params, cs, alpha=-lr)
                 torch._foreach_mul_(moms, beta2)
                 torch._foreach_add_(moms, grads, alpha=1.0 - beta2)
@@ -439,7 +440,8 @@ class Lion(_SignOptimizer):
                     if telemetry:
                         sums.append(_numbers(_step_sums(c, e.grad, e.momentum)))
                     c.sign_()
-                    e.param.mul_(1.0 - lr * wd)
+                    if wd != 0.0:
+                        e.param.mul_(1.0 - lr * wd)
                     e.param.add_(c, alpha=-lr)
                     if not telemetry:
                         e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
@@ -716,7 +718,8 @@ class Enim(_SignOptimizer):
         for e, z, (beta1, _), (alpha, beta) in zip(entries, zs, betas, coef):
             group = self.param_groups[e.group]
             lr, wd = group["lr"], group["weight_decay"]
-            e.param.mul_(1.0 - lr * wd)
+            if wd != 0.0:
+                e.param.mul_(1.0 - lr * wd)
             if alpha == 0.0 and beta == 0.0:
                 continue
             z.mul_(beta).add_(self._c(e, beta1), alpha=alpha)

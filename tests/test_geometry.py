@@ -61,8 +61,8 @@ def test_zero_and_non_finite_rows_are_named():
     v[3, 2] = 1
     with pytest.raises(ValueError, match=r"zero vectors in rows \[1\]"):
         sign_angle(v)
-    with pytest.raises(ValueError, match="zero vectors"):
-        fixed_axis_angle(np.zeros(3))
+    with pytest.raises(ValueError, match="^v is the zero vector; it has no angle$"):
+        fixed_axis_angle(np.zeros(3))  # 1-D: no "rows [()]"
     with pytest.raises(ValueError, match="non-finite"):
         fixed_axis_angle([1.0, np.inf])
     with pytest.raises(ValueError, match="direction must be a vector of length 3"):
@@ -103,3 +103,14 @@ def test_sign_angle_ignores_zeros(v):
     nz = v[v != 0]
     assert sign_angle(v) == pytest.approx(bisector_angle(nz), abs=1e-12)
     assert sign_angle(v) <= bisector_angle(v) + 1e-12
+
+
+def test_scalar_and_bad_axis_are_clear_errors():
+    """A 0-d array is not a vector (numpy's AxisError before); a bad axis is named."""
+    for f in (bisector_angle, sign_angle, fixed_axis_angle):
+        with pytest.raises(ValueError, match=r"got a scalar \(3\.0\)"):
+            f(np.array(3.0))
+    with pytest.raises(ValueError, match=r"axis 1 is out of range .* \(valid: -1 \.\. 0\)"):
+        bisector_angle(np.ones(3), axis=1)
+    with pytest.raises(ValueError, match="^v has non-finite entries; it has no angle$"):
+        bisector_angle([1.0, np.nan])

@@ -590,3 +590,13 @@ def test_enim_lni_angle_has_the_bisector_law():
     gen, v = np.random.default_rng(1), g.numpy()
     turns = np.array([_angle(lg.lni(v, rng=gen), v) for _ in range(200)])
     assert scipy.stats.ks_2samp(angles, turns).pvalue > 1e-3
+
+
+def test_bench_torch_rows_on_a_small_model():
+    """The benchmark runs every row (timings are measured by the command, never asserted)."""
+    from lni_geometry import bench
+
+    res = bench.bench_torch(repeat=1, shapes=((20, 10), (10,)))
+    assert res["params"] == 210 and res["tensors"] == 2
+    assert {"lni_geometry Lion", "lion-pytorch Lion", "lni_geometry Enim, angle='lni'"} <= set(res["rows"])
+    assert "our Lion / lion-pytorch" in bench.format_torch(res)
