@@ -57,7 +57,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 import numpy as np
 
-from . import reductions
+from . import optim_kernels
 from .geometry import budget_from_block_sums
 
 __all__ = ["Lion", "Enim", "REVIVED_FRACTION"]
@@ -134,14 +134,14 @@ def _flat_numpy(t):
 
 def _c_sums(c):
     if _fast(c):
-        return reductions.c_sums(_flat_numpy(c))
+        return optim_kernels.c_sums(_flat_numpy(c))
     c64 = c.detach().double()
     return torch.stack([c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double()])
 
 
 def _step_sums(c, g, m):
     if _fast(c, g, m):
-        return reductions.step_sums(_flat_numpy(c), _flat_numpy(g), _flat_numpy(m))
+        return optim_kernels.step_sums(_flat_numpy(c), _flat_numpy(g), _flat_numpy(m))
     c64, m64, gz = c.double(), m.double(), g == 0
     return torch.stack([
         c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double(),
@@ -151,7 +151,7 @@ def _step_sums(c, g, m):
 
 def _cross_sums(c, z):
     if _fast(c, z):
-        return reductions.cross_sums(_flat_numpy(c), _flat_numpy(z))
+        return optim_kernels.cross_sums(_flat_numpy(c), _flat_numpy(z))
     c64, z64 = c.double(), z.double()
     return torch.stack([(c64 * z64).sum(), (z64 * z64).sum()])
 
@@ -160,7 +160,7 @@ def _count_revived(g, m, threshold):
     if threshold <= 0.0:
         return 0
     if _fast(g, m):
-        return reductions.count_revived(_flat_numpy(g), _flat_numpy(m), threshold)
+        return optim_kernels.count_revived(_flat_numpy(g), _flat_numpy(m), threshold)
     return ((g != 0) & (m.double().abs() < threshold)).sum()
 
 
@@ -506,8 +506,11 @@ class Enim(_SignOptimizer):
     Notes
     -----
     Memory: one buffer of ``n`` entries (the Gaussian ``z``, in float32, or
-    float64 when a parameter is float64) besides the momenta; ``c`` is formed
-    one tensor at a time, twice.  The update is ``alpha c + beta z`` with
+    float64 when a parameter is float64) besides the momenta.  ``c`` is
+    never stored: on the CPU (float32/float64) two fused kernels of
+    :mod:`lni_geometry.optim_kernels` form it from ``m`` and ``g`` for the
+    sums and again for the update; elsewhere it is formed one tensor at a
+    time.  The update is ``alpha c + beta z`` with
     ``alpha = sqrt(n) (cos t / |c| - sin t (c.z) / (|c|^2 |w'|))``,
     ``beta = sqrt(n) sin t / |w'|``, ``|w'|^2 = z.z - (c.z)^2 / |c|^2``
     (the norm of the projection of ``z`` on the complement of ``c``), all
@@ -625,8 +628,24 @@ class Enim(_SignOptimizer):
         return views
 
     @staticmethod
-    def _c(e, beta1):
-        return torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+    def _sums(e, z, beta1):
+        """Pass 1 for one tensor: ``step_sums`` of ``c`` (6 numbers), then ``c . z``, ``z . z``."""
+        if _fast(e.param, e.grad, e.momentum, z):
+            return optim_kernels.enim_sums(_flat_numpy(e.momentum), _flat_numpy(e.grad), _flat_numpy(z), beta1)
+        c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+        return _numbers(_step_sums(c, e.grad, e.momentum)) + _numbers(_cross_sums(c, z))
+
+    @staticmethod
+    def _update(e, z, beta1, alpha, beta, lr, wd):
+        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``."""
+        if _fast(e.param, e.grad, e.momentum, z) and e.param.is_contiguous():
+            optim_kernels.enim_update(_flat_numpy(e.param), _flat_numpy(e.momentum), _flat_numpy(e.grad),
+                                      _flat_numpy(z), beta1, alpha, beta, lr, 1.0 - lr * wd)
+            return
+        if wd != 0.0:
+            e.param.mul_(1.0 - lr * wd)
+        c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+        e.param.add_(z.mul_(beta).add_(c, alpha=alpha), alpha=-lr)
 
     @staticmethod
     def _coefficients(entries, blocks, angles, csums, xsums):
@@ -677,17 +696,9 @@ class Enim(_SignOptimizer):
         self._normal_(self._z)
         telemetry = self.telemetry_enabled
 
-        # Pass 1: the sums of c (and of z against c), one tensor at a time.
-        csums, xsums, tsums = [], [], []
-        for e, z, (beta1, _) in zip(entries, zs, betas):
-            c = self._c(e, beta1)
-            if telemetry:
-                s = _numbers(_step_sums(c, e.grad, e.momentum))
-                tsums.append(s)
-                csums.append(s[:3])
-            else:
-                csums.append(_numbers(_c_sums(c)))
-            xsums.append(_numbers(_cross_sums(c, z)))
+        # Pass 1: the sums of c (formed from m and g) and of z against c, one tensor at a time.
+        sums = [self._sums(e, z, b[0]) for e, z, b in zip(entries, zs, betas)]
+        tsums, csums, xsums = [s[:6] for s in sums], [s[:3] for s in sums], [s[6:] for s in sums]
         revived = self._revived(entries, tsums) if telemetry else None
 
         # The angle of each block (the model, or each tensor), then the coefficients of
@@ -701,7 +712,7 @@ class Enim(_SignOptimizer):
             if coef is not None:
                 break
             self._normal_(self._z)
-            xsums = [_numbers(_cross_sums(self._c(e, b[0]), z)) for e, z, b in zip(entries, zs, betas)]
+            xsums = [self._sums(e, z, b[0])[6:] for e, z, b in zip(entries, zs, betas)]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
@@ -714,16 +725,10 @@ class Enim(_SignOptimizer):
         else:
             applied = math.acos(max(-1.0, min(1.0, along / math.sqrt(n_all * c2_all))))
 
-        # Pass 2: form u in the buffer, step the weights, then the momenta.
+        # Pass 2: step the weights by u = alpha c + beta z, then the momenta.
         for e, z, (beta1, _), (alpha, beta) in zip(entries, zs, betas, coef):
             group = self.param_groups[e.group]
-            lr, wd = group["lr"], group["weight_decay"]
-            if wd != 0.0:
-                e.param.mul_(1.0 - lr * wd)
-            if alpha == 0.0 and beta == 0.0:
-                continue
-            z.mul_(beta).add_(self._c(e, beta1), alpha=alpha)
-            e.param.add_(z, alpha=-lr)
+            self._update(e, z, beta1, alpha, beta, group["lr"], group["weight_decay"])
         for e, (_, beta2) in zip(entries, betas):
             e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
 

@@ -1,4 +1,4 @@
-"""Fused float64 reductions over a model's arrays, for optimizer telemetry and Enim.
+"""Fused kernels of the PyTorch optimizers: float64 reductions for telemetry and Enim, Enim's update.
 
 The PyTorch optimizers of :mod:`lni_geometry.torch` need, per parameter
 tensor and per step, a few sums over Lion's ``c = beta1 m + (1 - beta1) g``,
@@ -15,8 +15,13 @@ Fixed reduction order: entries are cut into chunks of :data:`CHUNK`; each
 chunk is summed in order, chunk sums are added in chunk order, so the result
 does not depend on the number of threads.
 
+Enim needs ``c`` only through sums and through its update
+``u = alpha c + beta z``: :func:`enim_sums` and :func:`enim_update` form ``c``
+on the fly from ``m`` and ``g`` (in float64), so a step reads each array a
+minimal number of times and allocates nothing.
+
 All functions take 1-D contiguous float32 or float64 numpy arrays (the CPU
-tensors' ``.numpy()`` views) and return Python numbers.
+tensors' ``.numpy()`` views) and return Python numbers (or update in place).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["c_sums", "step_sums", "cross_sums", "count_revived"]
+__all__ = ["c_sums", "step_sums", "cross_sums", "count_revived", "enim_sums", "enim_update"]
 
 CHUNK = 1 << 15  # entries per chunk: the unit of parallel work
 
@@ -144,6 +149,64 @@ def _revived_serial(g, m, threshold_sq, out):
     _revived_chunk(g, m, threshold_sq, 0, g.shape[0], out, 0)
 
 
+@njit(inline="always", error_model="numpy")
+def _enim_chunk(m, g, z, beta1, lo, hi, out, k):
+    a = 0.0
+    b = 0.0
+    cz = 0.0
+    zz = 0.0
+    mm = 0.0
+    nz = 0
+    zg = 0
+    tr = 0
+    w = 1.0 - beta1
+    for i in range(lo, hi):
+        y = np.float64(m[i])
+        gi = np.float64(g[i])
+        x = beta1 * y + w * gi
+        zi = np.float64(z[i])
+        a += abs(x)
+        b += x * x
+        cz += x * zi
+        zz += zi * zi
+        mm += y * y
+        nz += x != 0.0
+        gz = gi == 0.0
+        zg += gz
+        tr += gz and y != 0.0
+    out[k, 0] = a
+    out[k, 1] = b
+    out[k, 2] = nz
+    out[k, 3] = zg
+    out[k, 4] = tr
+    out[k, 5] = mm
+    out[k, 6] = cz
+    out[k, 7] = zz
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _enim_sums_parallel(m, g, z, beta1, out):
+    n = m.shape[0]
+    for k in prange(out.shape[0]):
+        _enim_chunk(m, g, z, beta1, k * CHUNK, min(n, (k + 1) * CHUNK), out, k)
+
+
+@njit(cache=True, error_model="numpy")
+def _enim_sums_serial(m, g, z, beta1, out):
+    _enim_chunk(m, g, z, beta1, 0, m.shape[0], out, 0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _enim_update(p, m, g, z, beta1, alpha, beta, lr, decay):
+    n = p.shape[0]
+    w = 1.0 - beta1
+    for k in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
+            c = beta1 * np.float64(m[i]) + w * np.float64(g[i])
+            u = alpha * c + beta * np.float64(z[i])
+            p[i] = decay * np.float64(p[i]) - lr * u
+
+
 def _run(parallel, serial, n, width, *args):
     """Chunk partial sums of ``width`` quantities, folded in chunk order."""
     chunks = max(1, (n + CHUNK - 1) // CHUNK)
@@ -234,3 +297,43 @@ def count_revived(g, m, threshold):
     _same_length(g=g, m=m)
     (r,) = _run(_revived_parallel, _revived_serial, g.shape[0], 1, g, m, float(threshold) ** 2)
     return int(r)
+
+
+def enim_sums(m, g, z, beta1):
+    """One pass over ``(m, g, z)`` with ``c = beta1 m + (1 - beta1) g`` formed in float64.
+
+    Returns
+    -------
+    tuple
+        ``(||c||_1, ||c||_2^2, nnz(c), #{g = 0}, #{g = 0 and m != 0}, ||m||_2^2,
+        c . z, z . z)``: the first six as :func:`step_sums`, then Enim's two.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = lambda *x: np.array(x, dtype=np.float32)
+    >>> enim_sums(f(0, 2, 0), f(1, 0, 0), f(1, 1, 1), 0.5)
+    (1.5, 1.25, 2, 2, 1, 4.0, 1.5, 3.0)
+    """
+    m, g, z = _check("m", m), _check("g", g), _check("z", z)
+    _same_length(m=m, g=g, z=z)
+    a, b, nz, zg, tr, mm, cz, zz = _run(_enim_sums_parallel, _enim_sums_serial, m.shape[0], 8, m, g, z, float(beta1))
+    return float(a), float(b), int(nz), int(zg), int(tr), float(mm), float(cz), float(zz)
+
+
+def enim_update(p, m, g, z, beta1, alpha, beta, lr, decay):
+    """In place: ``p <- decay p - lr (alpha c + beta z)``, ``c = beta1 m + (1 - beta1) g``.
+
+    Computed in float64 per entry and rounded once to ``p``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.ones(2)
+    >>> enim_update(p, np.zeros(2), np.array([2.0, 4.0]), np.array([1.0, -1.0]), 0.5, 1.0, 2.0, 0.1, 0.9)
+    >>> p
+    array([0.6, 0.9])
+    """
+    p, m, g, z = _check("p", p), _check("m", m), _check("g", g), _check("z", z)
+    _same_length(p=p, m=m, g=g, z=z)
+    _enim_update(p, m, g, z, float(beta1), float(alpha), float(beta), float(lr), float(decay))
