@@ -1,0 +1,275 @@
+"""The machinery Lion and Enim share: validation, fused sums, momentum state, telemetry, state_dict.
+
+See :mod:`lni_geometry.torch` for the update rules and the telemetry they record.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import torch
+
+from .. import optim_kernels
+from ..geometry import budget_from_block_sums
+
+__all__ = ["SignOptimizer", "REVIVED_FRACTION", "ENIM_ANGLE_NAMES", "ENIM_SCOPES", "isotropic_mean"]
+
+
+#: A coordinate is "revived" when it gets a non-zero gradient while its momentum
+#: is below this fraction of its group's momentum RMS (the seed paper, Fig. 4).
+REVIVED_FRACTION = 1e-3
+
+ENIM_SCOPES = ("model", "tensor")
+ENIM_ANGLE_NAMES = ("lni", "lion")
+
+
+# --- validation ------------------------------------------------------------------
+
+
+def check_real(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got nan")
+    return value
+
+
+def check_group(group):
+    lr = check_real("lr", group["lr"])
+    if not 0.0 < lr < math.inf:
+        raise ValueError(f"lr must be in (0, inf), got {lr!r}")
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for name, b in zip(("beta1", "beta2"), betas):
+        b = check_real(name, b)
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {b!r}")
+    wd = check_real("weight_decay", group["weight_decay"])
+    if not 0.0 <= wd < math.inf:
+        raise ValueError(f"weight_decay must be in [0, inf), got {wd!r}")
+
+
+def check_angle(angle):
+    if isinstance(angle, str):
+        if angle not in ENIM_ANGLE_NAMES:
+            raise ValueError(f"angle must be a float in [0, pi], 'lni', 'lion' or a callable, got {angle!r}")
+        return angle
+    if callable(angle):
+        return angle
+    value = check_real("angle", angle)
+    if not 0.0 <= value <= math.pi:
+        raise ValueError(f"angle must be in [0, pi] = [0, {math.pi!r}] radians, got {value!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def isotropic_mean(n):
+    """Mean of the bisector angle of a uniform point of ``S^(n-1)`` (radians; ``nan`` for n < 2)."""
+    if n < 2:
+        return math.nan
+    from ..theory import BisectorAngle
+
+    return float(BisectorAngle(n).mean())
+
+
+# --- fused sums: numba on CPU float32/float64, torch elsewhere ----------------------
+
+
+def fast_path(*tensors):
+    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
+
+
+def flat_numpy(t):
+    return t.detach().reshape(-1).numpy()
+
+
+def c_sums(c):
+    if fast_path(c):
+        return optim_kernels.c_sums(flat_numpy(c))
+    c64 = c.detach().double()
+    return torch.stack([c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double()])
+
+
+def step_sums(c, g, m):
+    if fast_path(c, g, m):
+        return optim_kernels.step_sums(flat_numpy(c), flat_numpy(g), flat_numpy(m))
+    c64, m64, gz = c.double(), m.double(), g == 0
+    return torch.stack([
+        c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double(),
+        gz.sum().double(), (gz & (m != 0)).sum().double(), (m64 * m64).sum(),
+    ])
+
+
+def cross_sums(c, z):
+    if fast_path(c, z):
+        return optim_kernels.cross_sums(flat_numpy(c), flat_numpy(z))
+    c64, z64 = c.double(), z.double()
+    return torch.stack([(c64 * z64).sum(), (z64 * z64).sum()])
+
+
+def count_revived(g, m, threshold):
+    if threshold <= 0.0:
+        return 0
+    if fast_path(g, m):
+        return optim_kernels.count_revived(flat_numpy(g), flat_numpy(m), threshold)
+    return ((g != 0) & (m.double().abs() < threshold)).sum()
+
+
+def as_numbers(x):
+    """A tuple of Python numbers from a tuple or a (device) tensor of sums."""
+    return tuple(x.tolist()) if isinstance(x, torch.Tensor) else tuple(x)
+
+
+# --- the shared machinery --------------------------------------------------------------
+
+
+class Entry:
+    """One parameter with a gradient in one step: where it is and its tensors."""
+
+    __slots__ = ("group", "index", "param", "grad", "momentum")
+
+    def __init__(self, group, index, param, grad, momentum):
+        self.group, self.index, self.param, self.grad, self.momentum = group, index, param, grad, momentum
+
+
+class SignOptimizer(torch.optim.Optimizer):
+    """Lion's shared machinery: groups, momentum state, telemetry, state_dict extras."""
+
+    def __init__(self, params, defaults, foreach, telemetry):
+        check_group(defaults)
+        if foreach is not None and not isinstance(foreach, bool):
+            raise TypeError(f"foreach must be None, True or False, got {foreach!r}")
+        if not isinstance(telemetry, bool):
+            raise TypeError(f"telemetry must be True or False, got {telemetry!r}")
+        super().__init__(params, defaults)
+        self.foreach = foreach
+        self.telemetry_enabled = telemetry
+        #: Steps taken (1 after the first ``step()``).
+        self.steps = 0
+        #: The last step's telemetry (a dict), or None.
+        self.telemetry = None
+        #: Every step's telemetry, in order (clear it at will).
+        self.history = []
+
+    def add_param_group(self, param_group):
+        merged = dict(self.defaults)
+        merged.update(param_group)
+        check_group(merged)
+        super().add_param_group(param_group)
+
+    # -- gathering --
+
+    def _entries(self):
+        """Every parameter with a gradient, in group order; momentum created on first use."""
+        out, index = [], 0
+        for gi, group in enumerate(self.param_groups):
+            for p in group["params"]:
+                i, index = index, index + 1
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(
+                        f"{type(self).__name__} does not support sparse gradients "
+                        f"(parameter {i}, shape {tuple(p.shape)}); use a dense gradient"
+                    )
+                state = self.state[p]
+                if len(state) == 0:
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                out.append(Entry(gi, i, p, p.grad, state["exp_avg"]))
+        return out
+
+    def _use_foreach(self, tensors):
+        if self.foreach is not None:
+            return self.foreach
+        return all(t.device.type == "cuda" for t in tensors)
+
+    # -- telemetry --
+
+    def _record(self, entries, sums, revived, angle=None):
+        """Build and keep the step's telemetry from per-tensor ``step_sums`` and revived counts.
+
+        ``angle`` is the turn applied; ``None`` means the sign angle (Lion).
+        """
+        n_t = [e.param.numel() for e in entries]
+        l1 = [s[0] for s in sums]
+        l2 = [s[1] for s in sums]
+        nnz = [int(s[2]) for s in sums]
+        n = sum(n_t)
+        budget = budget_from_block_sums(l1, l2, nnz, n=n)
+        zero = sum(int(s[3]) for s in sums)
+        per_tensor = [
+            {
+                "index": e.index,
+                "group": e.group,
+                "shape": tuple(e.param.shape),
+                "n": k,
+                "zero_grad": int(s[3]),
+                "tracing": int(s[4]),
+                "revived": int(r),
+            }
+            for e, k, s, r in zip(entries, n_t, sums, revived)
+        ]
+        record = {
+            "step": self.steps,
+            "n": n,
+            "angle": budget.angle if angle is None else float(angle),
+            "sign_angle": budget.angle,
+            "isotropic_mean": isotropic_mean(n),
+            "budget_T": budget.T,
+            "budget_H": budget.H,
+            "angle_tails": budget.angle_tails,
+            "angle_heterogeneity": budget.angle_heterogeneity,
+            "zero_grad_fraction": zero / n if n else math.nan,
+            "zero_grad": zero,
+            "tracing": sum(p["tracing"] for p in per_tensor),
+            "revived": sum(p["revived"] for p in per_tensor),
+            "per_tensor": per_tensor,
+        }
+        self.telemetry = record
+        self.history.append(record)
+        return record
+
+    def _telemetry_sums(self, entries, cs):
+        """Per-tensor ``step_sums`` and, per group, the revived counts (before the momentum update)."""
+        sums = [as_numbers(step_sums(c, e.grad, e.momentum)) for e, c in zip(entries, cs)]
+        return sums, self._revived(entries, sums)
+
+    def _revived(self, entries, sums):
+        m2, count = {}, {}
+        for e, s in zip(entries, sums):
+            m2[e.group] = m2.get(e.group, 0.0) + s[5]
+            count[e.group] = count.get(e.group, 0) + e.param.numel()
+        threshold = {gi: REVIVED_FRACTION * math.sqrt(m2[gi] / count[gi]) for gi in m2}
+        return [int(as_numbers([count_revived(e.grad, e.momentum, threshold[e.group])])[0]) for e in entries]
+
+    # -- state --
+
+    def _extra_state(self):
+        return {"steps": self.steps}
+
+    def _load_extra_state(self, extra):
+        self.steps = int(extra["steps"])
+
+    def state_dict(self):
+        """The state of :class:`torch.optim.Optimizer` plus ``"lni_geometry"``: steps (and Enim's generator)."""
+        out = super().state_dict()
+        out["lni_geometry"] = self._extra_state()
+        return out
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        extra = state_dict.pop("lni_geometry", None)
+        super().load_state_dict(state_dict)
+        if extra is not None:
+            self._load_extra_state(extra)
+
+    @staticmethod
+    def _closure(closure):
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()

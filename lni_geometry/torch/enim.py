@@ -1,0 +1,290 @@
+"""Enim (the seed paper's Definition 2) as a torch optimizer: Lion's sign replaced by a set turn."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+from .. import optim_kernels
+from .base import (ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, cross_sums,
+                   fast_path, flat_numpy, step_sums)
+
+__all__ = ["Enim"]
+
+
+class Enim(SignOptimizer):
+    r"""Enim: Lion with ``sign(c)`` replaced by a random turn of ``c`` by a set angle.
+
+    ::
+
+        c = beta1 * m + (1 - beta1) * g                      (over the whole model: dimension n)
+        u = sqrt(n) (cos(t) c/|c| + sin(t) w)                 w uniform on the unit sphere orthogonal to c
+        w <- w * (1 - lr * weight_decay) - lr * u             (each group's slice with its own lr)
+        m <- beta2 * m + (1 - beta2) * g
+
+    The seed paper's Definition 2 (Elistratov et al. 2024, "Lion's sign noise
+    can make training more stable") with ``LNI(c) = B sign(B^T c)``, and the
+    fixed-angle form its experiments run, with the angle calibrated to Lion's
+    observed sign angle.  Lion's rule and conventions are those of
+    :class:`Lion` (Chen et al. 2023; the paper's eq. (2) sign typo is not
+    followed).  The numpy reference is :func:`lni_geometry.optim.enim_step`.
+
+    Parameters
+    ----------
+    params, lr, betas, weight_decay, foreach, telemetry
+        As in :class:`Lion`.
+    angle : float, "lni", "lion" or callable
+        The turn ``t``: a float in ``[0, pi]`` radians (``0``: normalised SGD
+        with Lion's momentum, the paper's Norm SGD); ``"lni"``: drawn every
+        step from the exact law of the bisector angle of a uniform point of
+        ``S^(n-1)`` (as the bisector angle of ``n`` fresh normals from the
+        generator), so that ``u`` has exactly the law of LNI, as
+        :func:`lni_geometry.lni`; ``"lion"``: the angle Lion's sign would
+        give on this ``c`` (``arccos(||c||_1 / (sqrt(nnz) ||c||_2))``),
+        measured each step: Lion's angle in a random direction; a callable
+        ``step -> angle`` (``step`` counts from 1).
+    seed : int or None
+        Seeds the ``torch.Generator`` (on the parameters' device) from which
+        the directions (and the LNI angles) are drawn; ``None`` draws a seed
+        (kept in :attr:`seed`).  The generator's state is saved in
+        ``state_dict()``, so a resumed run continues identically.
+    scope : {"model", "tensor"}
+        ``"model"`` (the paper's): one rotation of the concatenated ``c`` of
+        every parameter of every group.  ``"tensor"``: each tensor is turned
+        on its own (its own direction, norm ``sqrt(n_k)``, and with
+        ``"lion"``/``"lni"`` its own angle), for comparison.
+
+    Notes
+    -----
+    Memory: one buffer of ``n`` entries (the Gaussian ``z``, in float32, or
+    float64 when a parameter is float64) besides the momenta.  ``c`` is
+    never stored: on the CPU (float32/float64) two fused kernels of
+    :mod:`lni_geometry.optim_kernels` form it from ``m`` and ``g`` for the
+    sums and again for the update; elsewhere it is formed one tensor at a
+    time.  The update is ``alpha c + beta z`` with
+    ``alpha = sqrt(n) (cos t / |c| - sin t (c.z) / (|c|^2 |w'|))``,
+    ``beta = sqrt(n) sin t / |w'|``, ``|w'|^2 = z.z - (c.z)^2 / |c|^2``
+    (the norm of the projection of ``z`` on the complement of ``c``), all
+    sums in float64: the angle to ``c`` is ``t`` to about 1e-7 in float32.
+    When ``c = 0`` the step applies weight decay only and the angle is ``nan``.
+    ``n = 1`` has no orthogonal direction: a float angle other than 0 or pi
+    is then an error.
+
+    Attributes
+    ----------
+    telemetry, history, steps
+        As in :class:`Lion`; ``"angle"`` is the turn applied (for
+        ``scope="tensor"``, the angle between the whole update and ``c``),
+        ``"sign_angle"`` the angle Lion's sign would have given.
+    seed : int
+        The generator's seed.
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> from lni_geometry.torch import Enim
+    >>> w = torch.nn.Parameter(torch.zeros(1000, dtype=torch.float64))
+    >>> opt = Enim([w], lr=0.5, angle=0.3, seed=0, telemetry=True)
+    >>> w.grad = torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    >>> opt.step()
+    >>> round(float(w.detach().norm()) / (0.5 * math.sqrt(1000)), 12), round(opt.telemetry["angle"], 12)
+    (1.0, 0.3)
+    """
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, angle, seed=None,
+                 scope="model", foreach=None, telemetry=False):
+        angle = check_angle(angle)
+        if scope not in ENIM_SCOPES:
+            raise ValueError(f"scope must be one of {ENIM_SCOPES}, got {scope!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+            raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+        defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
+        super().__init__(params, defaults, foreach, telemetry)
+        self.angle = angle
+        self.scope = scope
+        devices = {p.device for g in self.param_groups for p in g["params"]}
+        if len(devices) != 1:
+            raise ValueError(f"Enim needs every parameter on one device, got {sorted(map(str, devices))}")
+        self.device = devices.pop()
+        self._generator = torch.Generator(device=self.device)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        self.seed = int(seed)
+        self._generator.manual_seed(self.seed)
+        self._z = None
+        if scope == "tensor" and isinstance(angle, float) and angle not in (0.0, math.pi):
+            for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
+                if p.numel() == 1:
+                    raise ValueError(
+                        f"scope='tensor' cannot turn parameter {i} (one entry, no orthogonal direction) "
+                        f"by angle {angle!r}: use scope='model', or an angle of 0 or pi"
+                    )
+
+    # -- random draws (a method, so that tests can substitute a reference stream) --
+
+    def _normal_(self, z):
+        """Fill ``z`` with independent standard normals from the optimizer's generator."""
+        z.normal_(generator=self._generator)
+
+    def _lni_angle(self, buf):
+        """Draw the turn of LNI in dimension ``n = buf.numel()``, using ``buf`` as scratch.
+
+        The bisector angle of a standard Gaussian vector ``x`` of dimension ``n``
+        (``cos t = ||x||_1 / (sqrt(n) ||x||_2)``), drawn from the optimizer's
+        generator into ``buf``: exactly the law of
+        :class:`lni_geometry.theory.BisectorAngle` ``(n)`` and of the turn of
+        :func:`lni_geometry.lni` (the law of ``B sign(B^T c)``), on any device.
+        """
+        n = buf.numel()
+        if n == 1:
+            return 0.0
+        self._normal_(buf)
+        l1, l2sq, _ = as_numbers(c_sums(buf))
+        return math.acos(min(1.0, l1 / math.sqrt(n * l2sq)))
+
+    def _angle_for(self, l1, l2sq, nnz):
+        angle = self.angle
+        if angle == "lion":
+            return math.acos(min(1.0, l1 / math.sqrt(nnz * l2sq))) if l2sq > 0 else math.nan
+        if callable(angle):
+            value = angle(self.steps)
+            try:
+                return check_angle(value if not (callable(value) or isinstance(value, str)) else None)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"angle({self.steps}) returned {value!r}: {exc}") from None
+        return angle
+
+    # -- state --
+
+    def _extra_state(self):
+        return {"steps": self.steps, "seed": self.seed, "generator": self._generator.get_state()}
+
+    def _load_extra_state(self, extra):
+        super()._load_extra_state(extra)
+        self.seed = int(extra["seed"])
+        self._generator.set_state(extra["generator"])
+
+    # -- the step --
+
+    def _buffer(self, entries):
+        n = sum(e.param.numel() for e in entries)
+        dtype = torch.float64 if any(e.param.dtype == torch.float64 for e in entries) else torch.float32
+        if self._z is None or self._z.numel() != n or self._z.dtype != dtype:
+            self._z = torch.empty(n, dtype=dtype, device=self.device)
+        views, start = [], 0
+        for e in entries:
+            k = e.param.numel()
+            views.append(self._z[start : start + k].view(e.param.shape))
+            start += k
+        return views
+
+    @staticmethod
+    def _sums(e, z, beta1):
+        """Pass 1 for one tensor: ``step_sums`` of ``c`` (6 numbers), then ``c . z``, ``z . z``."""
+        if fast_path(e.param, e.grad, e.momentum, z):
+            return optim_kernels.enim_sums(flat_numpy(e.momentum), flat_numpy(e.grad), flat_numpy(z), beta1)
+        c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+        return as_numbers(step_sums(c, e.grad, e.momentum)) + as_numbers(cross_sums(c, z))
+
+    @staticmethod
+    def _update(e, z, beta1, alpha, beta, lr, wd):
+        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``."""
+        if fast_path(e.param, e.grad, e.momentum, z) and e.param.is_contiguous():
+            optim_kernels.enim_update(flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad),
+                                      flat_numpy(z), beta1, alpha, beta, lr, 1.0 - lr * wd)
+            return
+        if wd != 0.0:
+            e.param.mul_(1.0 - lr * wd)
+        c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+        e.param.add_(z.mul_(beta).add_(c, alpha=alpha), alpha=-lr)
+
+    @staticmethod
+    def _coefficients(entries, blocks, angles, csums, xsums):
+        """``(alpha, beta)`` per entry and ``u . c``; None if ``z`` must be drawn again."""
+        coef = [None] * len(entries)
+        along = 0.0
+        for block, t in zip(blocks, angles):
+            n = sum(entries[i].param.numel() for i in block)
+            c2 = sum(csums[i][1] for i in block)
+            cz = sum(xsums[i][0] for i in block)
+            zz = sum(xsums[i][1] for i in block)
+            alpha = beta = 0.0
+            if c2 > 0.0:
+                w2 = zz - cz * cz / c2  # |z projected on the complement of c|^2
+                sin_t, cos_t = math.sin(t), math.cos(t)
+                if n == 1:  # no orthogonal direction
+                    if sin_t != 0.0 and t != math.pi:
+                        raise ValueError(
+                            f"a vector of dimension 1 has no orthogonal direction: Enim's angle must be "
+                            f"0 or pi, got {t!r}"
+                        )
+                    alpha = cos_t / math.sqrt(c2)
+                elif not w2 > 1e-12 * zz:
+                    return None
+                else:
+                    wn = math.sqrt(w2)
+                    alpha = math.sqrt(n) * (cos_t / math.sqrt(c2) - sin_t * cz / (c2 * wn))
+                    beta = math.sqrt(n) * sin_t / wn
+            along += alpha * c2 + beta * cz
+            for i in block:
+                coef[i] = (alpha, beta)
+        return coef, along
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One Enim step over every parameter with a gradient; returns the closure's loss."""
+        loss = self._closure(closure)
+        entries = self._entries()
+        self.steps += 1
+        if not entries:
+            return loss
+        betas = [self.param_groups[e.group]["betas"] for e in entries]
+        zs = self._buffer(entries)
+        blocks = [list(range(len(entries)))] if self.scope == "model" else [[i] for i in range(len(entries))]
+        sizes = [sum(entries[i].param.numel() for i in block) for block in blocks]
+        if self.angle == "lni":  # drawn before the direction, in the same buffer
+            angles = [self._lni_angle(self._z[:n]) for n in sizes]
+        self._normal_(self._z)
+        telemetry = self.telemetry_enabled
+
+        # Pass 1: the sums of c (formed from m and g) and of z against c, one tensor at a time.
+        sums = [self._sums(e, z, b[0]) for e, z, b in zip(entries, zs, betas)]
+        tsums, csums, xsums = [s[:6] for s in sums], [s[:3] for s in sums], [s[6:] for s in sums]
+        revived = self._revived(entries, tsums) if telemetry else None
+
+        # The angle of each block (the model, or each tensor), then the coefficients of
+        # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
+        # equal to the gradient's can do it) is drawn again.
+        if self.angle != "lni":
+            angles = [self._angle_for(*(sum(csums[i][k] for i in block) for k in range(3)))
+                      for block in blocks]
+        for _ in range(100):
+            coef = self._coefficients(entries, blocks, angles, csums, xsums)
+            if coef is not None:
+                break
+            self._normal_(self._z)
+            xsums = [self._sums(e, z, b[0])[6:] for e, z, b in zip(entries, zs, betas)]
+        else:  # pragma: no cover - would need 100 degenerate Gaussian draws
+            raise RuntimeError("could not draw a direction orthogonal to c")
+        coef, along = coef
+        n_all = sum(e.param.numel() for e in entries)
+        c2_all = sum(s[1] for s in csums)
+        if c2_all == 0.0:
+            applied = math.nan
+        elif self.scope == "model":
+            applied = angles[0]
+        else:
+            applied = math.acos(max(-1.0, min(1.0, along / math.sqrt(n_all * c2_all))))
+
+        # Pass 2: step the weights by u = alpha c + beta z, then the momenta.
+        for e, z, (beta1, _), (alpha, beta) in zip(entries, zs, betas, coef):
+            group = self.param_groups[e.group]
+            self._update(e, z, beta1, alpha, beta, group["lr"], group["weight_decay"])
+        for e, (_, beta2) in zip(entries, betas):
+            e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
+
+        if telemetry:
+            self._record(entries, tsums, revived, applied)
+        return loss
