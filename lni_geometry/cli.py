@@ -157,7 +157,7 @@ def _add_force(parser):
 
 def _provenance(args, backend):
     from . import __version__
-    from .bench import machine_description
+    from .runs import machine_description
 
     return {
         "command": "lni-geometry " + " ".join(shlex.quote(a) for a in (args.argv or [])),
@@ -332,7 +332,7 @@ def cmd_bench(args):
         results = {"torch": res}
     elif args.backend == "cuda":
         try:
-            from .cuda_bench import bench_cuda, format_cuda
+            from .bench.cuda import bench_cuda, format_cuda
         except ImportError as exc:
             raise UsageError(f"the CUDA benchmark is not available: {exc}") from None
         try:
@@ -390,8 +390,9 @@ def cmd_training_figure(args):
         raise UsageError("--device cuda: torch sees no GPU (torch.cuda.is_available() is False); use --device cpu")
     from .experiments import figures
 
+    overrides = {"network": args.network} if args.network != "cnn_bn" else {}
     try:
-        spec = figures.figure_spec(number, full=args.full, seed=args.seed, device=args.device)
+        spec = figures.figure_spec(number, full=args.full, seed=args.seed, device=args.device, **overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if os.path.exists(data):
@@ -417,7 +418,7 @@ def cmd_training_figure(args):
     try:
         meta = figures.make_figure(number, out=out, data=data, cache=args.cache, full=args.full, seed=args.seed,
                                    device=args.device, workers=args.workers, progress=not args.quiet,
-                                   provenance=prov)
+                                   provenance=prov, **overrides)
     except figures.DataMismatch as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
@@ -502,6 +503,9 @@ def build_parser():
         t.add_argument("--cache", default=".lni-cache",
                        help="folder of finished training runs, shared by all figures (default .lni-cache)")
         t.add_argument("--full", action="store_true", help="the larger grid (more lrs, seeds, steps)")
+        t.add_argument("--network", choices=["cnn_bn", "cnn_ln", "mlp_bn"], default="cnn_bn",
+                       help="residual CNN with BatchNorm (default), the same with LayerNorm (the control), "
+                            "or a BatchNorm MLP")
         t.add_argument("--seed", type=_nonnegative_int, default=0, help="first seed; seeds are SEED..SEED+k-1")
         t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                        help="cuda only where torch sees a GPU (runs then go one after the other)")

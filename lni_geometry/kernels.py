@@ -19,7 +19,7 @@ order.  Whoever computes a chunk, the result is the same bits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, float64, int64
+from numba import njit, prange, int64
 
 from .models import fill_coords, fill_tile
 
@@ -33,8 +33,9 @@ def _tile_sums(buf, n):
     """Sums of ``buf[:n]`` into ``LANES = 8`` lanes each, lane ``j mod 8`` for entry ``j``.
 
     Written with scalar lanes so that the compiler packs them into one vector
-    register without reordering any addition; returns the 24 lane sums' totals
-    per quantity as three 8-tuples folded in lane order.
+    register without reordering any addition; returns three floats
+    ``(sum |z|, sum z**2, sum z)``, each the pairwise fold of its 8 lanes
+    ``((0+1)+(2+3))+((4+5)+(6+7))`` plus the ragged end added in entry order.
     """
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0

@@ -2,485 +2,72 @@
 
 A model turns the Philox words of :mod:`lni_geometry.rng` into coordinates.  Each
 model is a small immutable object (its parameters validated at construction)
-with
+whose class is registered in :data:`MODELS` by :func:`register_model` and
+declares
 
-- ``kernel_id`` and ``kernel_params``: what the compiled kernels dispatch on;
-- ``coords_per_block``: coordinates drawn from one Philox call (one block);
-- ``spec``: a string such as ``"gaussian"`` that :func:`model_from_spec` reads
-  back (used by the command line and saved files).
+- ``spec_name`` (``"stable"``) and ``params``: the parameters as declared
+  domains (:class:`lni_geometry.validation.Domain`) with their defaults; from
+  them the registry derives the validation, ``spec`` (``"stable:1.5"``),
+  :func:`model_from_spec` and the help text (:func:`spec_help`);
+- ``fill``: its coordinate function, a numba device function
+  ``fill(k0, k1, sample, block0, nblocks, [p0, [p1,]] out)`` writing whole
+  coordinate blocks; ``coords_per_block``: coordinates per Philox call;
+- ``kernel_id`` (given by the registry, in registration order) and
+  ``kernel_params``: what the compiled kernels dispatch on
+  (:func:`fill_coords`, checked against the registry at import);
+- ``coordinate_bounds``: the tail bounds behind ``sampling.range_risk``.
 
 Models: :class:`Gaussian` (``"gaussian"``), :class:`SymmetricStable`
 (``"stable:ALPHA"`` or ``"stable:ALPHA:SCALE"``) and :class:`StudentT`
-(``"t:DF"``).
+(``"t:DF"``).  The steps to add one are in the README ("Adding a model").
 
-The coordinate transforms themselves are device functions (``fill_*`` below),
-compiled for the CPU by ``numba.njit`` and reused unchanged by the CUDA kernels.
-The heavy-tailed models use branch-free polynomial elementary functions
-(:func:`sin_half_turns`, :func:`exp_finite`, :func:`expm1_finite`,
-:func:`log1p_neg`, with :func:`lni_geometry.rng.log_positive`) so that their
-loops vectorise; each is tested against numpy to ``1e-13`` relative.
+The coordinate transforms are device functions, compiled for the CPU by
+``numba.njit`` and reused unchanged by the CUDA kernels.  The heavy-tailed
+models use the branch-free elementary functions of
+:mod:`lni_geometry.elementary` (``sin_half_turns``, ``exp_finite``,
+``expm1_finite``, ``log_positive``) so that their loops vectorise; each is
+tested against numpy to ``1e-13`` relative.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
-from numba import njit, float64, int64, uint32, uint64
+from numba import njit, float64, uint32, uint64
 
-from .rng import MAX_NORMAL, _bits_f64, box_muller, log_positive, sqrt_nonneg, stream_words
+from .elementary import (  # noqa: F401  (elementary: re-exported for the tests)
+    CONTRACT,
+    elementary,
+    exp_finite,
+    expm1_finite,
+    log_positive,
+    sin_half_turns,
+    sqrt_nonneg,
+)
+from .rng import MAX_NORMAL, box_muller, stream_words
+from .validation import Domain
 
 __all__ = [
+    "MODELS",
     "Gaussian",
     "GradientModel",
     "StudentT",
     "SymmetricStable",
+    "fill_coords",
+    "fill_tile",
     "model_from_spec",
+    "register_model",
+    "spec_help",
 ]
-
-#: kernel ids (dispatch in :func:`fill_coords`)
-GAUSSIAN_ID = 0
-STABLE_ID = 1
-STUDENT_T_ID = 2
 
 #: Philox calls tried per Student-t coordinate before giving up (see StudentT).
 STUDENT_T_MAX_DRAWS = 64
 _DBL_MAX = float(np.finfo(np.float64).max)
-
-
-class GradientModel:
-    """Base class of gradient models (see the module docstring)."""
-
-    kernel_id: int = -1
-    coords_per_block: int = 1
-
-    @property
-    def kernel_params(self) -> tuple[float, float]:
-        return (0.0, 0.0)
-
-    @property
-    def spec(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def coordinate_bounds(self, big, small):
-        """Upper bounds of two probabilities for one coordinate ``g`` as drawn here.
-
-        Returns ``(p_big, p_small)``: ``p_big >= P(g is inf or NaN, or |g| > big)``
-        (counting overflow *inside* the transform, where the true value is finite)
-        and ``p_small >= P(|g| < small)``.  They bound the chance that float64
-        sums of ``g`` overflow or lose precision
-        (:func:`lni_geometry.sampling.range_risk`); each model derives its own
-        in its docstring.  The base class knows nothing: ``(1, 1)``.
-        """
-        return 1.0, 1.0
-
-
-@dataclass(frozen=True)
-class Gaussian(GradientModel):
-    """Isotropic Gaussian coordinates ``g_i ~ N(0, 1)`` iid.
-
-    ``g/|g|`` is uniform on the sphere S^(dim-1), so the angles of a sample are
-    those of a uniform point.  Four coordinates come from one Philox call, by
-    two Box-Muller pairs (:func:`lni_geometry.rng.box_muller`):
-    coordinate ``4b + j`` of a sample is normal ``j`` of block ``b``.
-
-    Examples
-    --------
-    >>> Gaussian().spec
-    'gaussian'
-    """
-
-    kernel_id = GAUSSIAN_ID
-    coords_per_block = 4
-
-    @property
-    def spec(self) -> str:
-        return "gaussian"
-
-    def coordinate_bounds(self, big, small):
-        """``|g| <= 6.7637`` always (:func:`lni_geometry.rng.box_muller`), and the
-        normal density is at most ``1/sqrt(2 pi)``: ``P(|g| < s) <= 2 s/sqrt(2 pi)``."""
-        return (0.0 if big > MAX_NORMAL * (1 + 1e-12) else 1.0), min(1.0, 2.0 * small / math.sqrt(2.0 * math.pi))
-
-
-def _check_param(name, value, low, high, low_open=True, high_open=False):
-    """A finite real parameter in an interval, as a float; ValueError/TypeError otherwise."""
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
-    hi_text = "inf" if high == math.inf else repr(high)
-    interval = f"{lo}{low!r}, {hi_text}{hi}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in {interval}, got {type(value).__name__} {value!r}")
-    v = float(value)
-    bad = (
-        not math.isfinite(v)
-        or (v <= low if low_open else v < low)
-        or (v >= high if high_open else v > high)
-    )
-    if bad:
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
-    return v
-
-
-@dataclass(frozen=True)
-class SymmetricStable(GradientModel):
-    """Symmetric alpha-stable coordinates: ``E exp(i t X) = exp(-|scale t|**alpha)``.
-
-    The law of ``scipy.stats.levy_stable(alpha, 0, scale=scale)``.  ``alpha = 2``
-    is the normal law with variance ``2 scale**2``; ``alpha = 1`` is the Cauchy
-    law with scale ``scale``.  For ``alpha < 2`` the tail is a power law,
-    ``P(|X| > x) ~ C_alpha (x/scale)**-alpha`` with
-    ``C_alpha = (2/pi) Gamma(alpha) sin(pi alpha / 2)``
-    (:func:`lni_geometry.tails.stable_tail_constant`), and the variance is
-    infinite.
-
-    Drawn by the Chambers-Mallows-Stuck transform: with ``V ~ U(-pi/2, pi/2)``
-    and ``W ~ Exp(1)`` independent,
-
-    ``X = scale * sin(alpha V) / cos(V)**(1/alpha) * (cos((1 - alpha) V) / W)**((1 - alpha)/alpha)``
-
-    evaluated as ``sin(alpha V) W q exp(p log(cos((1 - alpha) V) q))`` with
-    ``q = 1/(W cos V)`` and ``p = (1 - alpha)/alpha`` (two logarithms per
-    draw, counting ``W = -log U``), which reduces to ``X = tan V`` at
-    ``alpha = 1`` and ``X = 2 sqrt(W) sin V`` at ``alpha = 2`` without a
-    special case.  The fill is compiled with fused multiply-adds allowed
-    (``fastmath={"contract"}``, nothing else), as GPUs compile it.
-
-    Stream: one coordinate per Philox call (``coords_per_block = 1``).  Words
-    ``(w0, w1)`` give ``V``: the top bit of ``w0`` its sign, the next 52 bits
-    ``m`` its size ``|V| = pi (m + 1/2) 2**-53``; words ``(w2, w3)`` give
-    ``U = 1 - e**-W`` the same way, ``p = (m' + 1/2) 2**-53`` and
-    ``U = p`` or ``1 - p`` by the top bit of ``w2``.  Both uniforms carry 53
-    bits and are exact binary fractions, so ``pi/2 - |V|`` and ``W`` are exact
-    even at the extremes (``W = -log1p(-p)`` for ``U`` near 1): the tail is
-    right down to probabilities near ``1e-16``.
-
-    Parameters
-    ----------
-    alpha : float
-        Stability index, ``0 < alpha <= 2``.
-    scale : float, default 1.0
-        Scale ``> 0``.
-
-    Notes
-    -----
-    For ``alpha`` below about 0.1 single coordinates can exceed ``1e154``, so
-    that their square (and the sum ``l2sq``) overflows to ``inf``: the largest
-    of ``N`` draws is about ``N**(1/alpha)``.  :func:`lni_geometry.sample_angles`
-    refuses such sizes before sampling (:func:`lni_geometry.sampling.range_risk`).
-
-    References
-    ----------
-    J. M. Chambers, C. L. Mallows, B. W. Stuck, "A method for simulating stable
-    random variables", J. Amer. Statist. Assoc. 71 (1976) 340-344.
-    R. Weron, "On the Chambers-Mallows-Stuck method for simulating skewed
-    stable random variables", Statist. Probab. Lett. 28 (1996) 165-171.
-
-    Examples
-    --------
-    >>> m = SymmetricStable(1.5)
-    >>> m.spec
-    'stable:1.5'
-    >>> model_from_spec("stable:1.5:2.0") == SymmetricStable(1.5, scale=2.0)
-    True
-    """
-
-    alpha: float
-    scale: float = 1.0
-
-    kernel_id = STABLE_ID
-    coords_per_block = 1
-
-    def __post_init__(self):
-        object.__setattr__(self, "alpha", _check_param("alpha", self.alpha, 0.0, 2.0))
-        object.__setattr__(self, "scale", _check_param("scale", self.scale, 0.0, math.inf, high_open=True))
-
-    @property
-    def kernel_params(self) -> tuple[float, float]:
-        return (self.alpha, self.scale)
-
-    def coordinate_bounds(self, big, small):
-        """Bounds of ``P(g non-finite or |g| > big)`` and ``P(|g| < small)``, ``g = scale X``.
-
-        Big: the transform returns ``inf`` only where ``exp(...)`` or the
-        product with ``sin(alpha V)/cos V >= alpha 2**-53`` overflows, i.e.
-        where the true ``|X| > alpha 2**-53 DBL_MAX``; so the event is
-        ``|X| > x`` with ``x = min(big/scale, alpha 2**-54 DBL_MAX)``, whose
-        probability is the Bergstrom tail series plus its first omitted term
-        (:func:`lni_geometry.tails.stable_tail_probability`; ``erfc(x/2)`` at
-        ``alpha = 2``).  Below ``x = 1000`` the series is not trusted and the
-        bound is 1 (that needs ``scale`` near ``big/1000``, above ``1e139``).
-        Small: the density is largest at 0, ``f(0) = Gamma(1 + 1/alpha)/pi``, so
-        ``P(|X| < t) <= 2 t f(0)``.
-        """
-        from .tails import stable_tail_probability
-
-        x = min(big / self.scale, self.alpha * 2.0**-54 * _DBL_MAX)
-        if x < 1e3:
-            p_big = 1.0
-        elif self.alpha == 2.0:
-            p_big = math.erfc(x / 2.0)
-        else:
-            p, err = stable_tail_probability(x, self.alpha, return_error=True)
-            p_big = min(1.0, float(p) + float(err))
-        log_small = math.log(2.0) + math.log(small) - math.log(self.scale) + math.lgamma(1.0 + 1.0 / self.alpha) - math.log(math.pi)
-        return p_big, math.exp(min(0.0, log_small))
-
-    @property
-    def spec(self) -> str:
-        if self.scale == 1.0:
-            return f"stable:{self.alpha!r}"
-        return f"stable:{self.alpha!r}:{self.scale!r}"
-
-
-@dataclass(frozen=True)
-class StudentT(GradientModel):
-    """Student-t coordinates with ``df`` degrees of freedom (``scipy.stats.t(df)``).
-
-    Tail ``P(|T| > x) ~ c x**-df``: moments of order below ``df`` are finite,
-    the others infinite (``df = 1`` is the Cauchy law, ``df -> inf`` the
-    normal law).
-
-    Drawn by Bailey's polar method, exact: ``U, V ~ U(-1, 1)``,
-    ``W = U**2 + V**2``; if ``W <= 1`` then
-    ``T = U sqrt(df (W**(-2/df) - 1) / W)`` (``W**(-2/df) - 1`` evaluated as
-    ``expm1(-(2/df) log W)``), otherwise the pair is rejected (probability
-    ``1 - pi/4``) and the next pair is drawn.
-
-    Stream: one coordinate per Philox call (``coords_per_block = 1``); ``U``
-    from words ``(w0, w1)`` and ``V`` from ``(w2, w3)``, each a sign bit and 52
-    bits of size, ``|U| = (m + 1/2) 2**-52``.  Retries of coordinate ``i`` use
-    the draw index (:func:`lni_geometry.rng.stream_words`): attempt ``d`` uses
-    draw ``d``, so every coordinate stays a pure function of (key, sample, i).
-    At most ``STUDENT_T_MAX_DRAWS = 64`` attempts are made; all 64 fail with
-    probability ``(1 - pi/4)**64 = 1.7e-43`` per coordinate (never, in
-    practice), and such a coordinate would be NaN, not a silent value.
-
-    Parameters
-    ----------
-    df : float
-        Degrees of freedom, ``df > 0`` (finite).
-
-    References
-    ----------
-    R. W. Bailey, "Polar generation of random variates with the
-    t-distribution", Math. Comp. 62 (1994) 779-781.
-
-    Examples
-    --------
-    >>> StudentT(3).spec
-    't:3.0'
-    >>> model_from_spec("t:3") == StudentT(3.0)
-    True
-    """
-
-    df: float
-
-    kernel_id = STUDENT_T_ID
-    coords_per_block = 1
-
-    def __post_init__(self):
-        object.__setattr__(self, "df", _check_param("df", self.df, 0.0, math.inf, high_open=True))
-
-    @property
-    def kernel_params(self) -> tuple[float, float]:
-        return (self.df, 0.0)
-
-    def coordinate_bounds(self, big, small):
-        """Bounds of ``P(T non-finite or |T| > big)`` and ``P(|T| < small)``.
-
-        Big: the transform computes ``T = U sqrt(df (W**(-2/df) - 1)/W)``; it
-        overflows only where ``df (W**(-2/df) - 1)/W > DBL_MAX``, and
-        ``T**2 <= df (W**(-2/df) - 1)/W`` (as ``U**2 <= W``).  With
-        ``big**2 <= DBL_MAX`` both events lie in ``{df W**(-1 - 2/df) > big**2}``
-        ``= {W < (df/big**2)**(df/(df + 2))}``, and ``W`` (given acceptance) is
-        uniform on ``(0, 1)``: the bound is ``(df/big**2)**(df/(df + 2))``,
-        about ``big**-df`` for small ``df``, like the tail ``c big**-df`` itself.
-        Small: ``P(|T| < t) <= 2 t f(0)``, ``f(0) = Gamma((df+1)/2)/(sqrt(df pi) Gamma(df/2))``.
-        """
-        df = self.df
-        log_big = df / (df + 2.0) * (math.log(df) - 2.0 * math.log(big))
-        log_f0 = math.lgamma((df + 1.0) / 2.0) - 0.5 * math.log(df * math.pi) - math.lgamma(df / 2.0)
-        log_small = math.log(2.0 * small) + log_f0
-        return math.exp(min(0.0, log_big)), math.exp(min(0.0, log_small))
-
-    @property
-    def spec(self) -> str:
-        return f"t:{self.df!r}"
-
-
-_SPEC_HELP = "valid models: 'gaussian', 'stable:ALPHA', 'stable:ALPHA:SCALE', 't:DF'"
-
-
-def _spec_number(text, spec):
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"malformed model string {spec!r}: {text!r} is not a number; {_SPEC_HELP}") from None
-
-
-def model_from_spec(spec):
-    """A model from its string form.
-
-    ``"gaussian"`` (or ``"normal"``) -> :class:`Gaussian`;
-    ``"stable:ALPHA"`` and ``"stable:ALPHA:SCALE"`` -> :class:`SymmetricStable`;
-    ``"t:DF"`` -> :class:`StudentT`.  ``model_from_spec(m.spec) == m`` for every
-    model ``m``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown or malformed model string, or parameters out of range.
-
-    Examples
-    --------
-    >>> model_from_spec("stable:0.8")
-    SymmetricStable(alpha=0.8, scale=1.0)
-    >>> model_from_spec("t:2.5")
-    StudentT(df=2.5)
-    """
-    if isinstance(spec, GradientModel):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"model must be a GradientModel or a model string, got {type(spec).__name__}")
-    text = spec.strip().lower()
-    if text in ("gaussian", "normal"):
-        return Gaussian()
-    parts = [p.strip() for p in text.split(":")]
-    if parts[0] == "stable" and len(parts) in (2, 3):
-        alpha = _spec_number(parts[1], spec)
-        scale = _spec_number(parts[2], spec) if len(parts) == 3 else 1.0
-        return SymmetricStable(alpha, scale)
-    if parts[0] == "t" and len(parts) == 2:
-        return StudentT(_spec_number(parts[1], spec))
-    raise ValueError(f"unknown model {spec!r}; {_SPEC_HELP}")
-
-
-# --- branch-free elementary functions (vectorise in numba loops) --------------
-
-_PI = math.pi
-_INV_LN2 = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # fdlibm split of log(2): k * _LN2_HI exact for |k| < 2**11
-_LN2_LO = 1.90821492927058770002e-10
-_ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: x + magic - magic rounds to an integer
-_EXP_MIN = -746.0  # exp below this is 0 in float64
-_EXP_MAX = 710.0  # exp above this is inf in float64
 _TWO_M53 = 2.0**-53
-_TWO_M52 = 2.0**-52
 _LOW31 = np.uint64(0x7FFFFFFF)
-#: LLVM fast-math flags of the heavy-tailed fills: only ``contract`` (``a * b + c``
-#: may become one fused multiply-add, rounded once, as NVVM does on GPUs); no
-#: reassociation, no approximate functions, NaN and inf kept.  The Gaussian
-#: fill is compiled without it, so its stream is unchanged.
-_CONTRACT = {"contract"}
-
-
-# sin(pi y) = y P(y**2) on [0, 1/2]: P of degree 8, fitted for relative error
-# (iteratively reweighted least squares on Chebyshev nodes in 40-digit
-# arithmetic, mpmath): 1.7e-16 before rounding, 4.5e-16 evaluated in float64.
-_SP0 = 3.1415926535897927
-_SP1 = -5.167712780049817
-_SP2 = 2.550164039869786
-_SP3 = -0.5992645291752026
-_SP4 = 0.08214588519147205
-_SP5 = -0.007370423102264751
-_SP6 = 0.0004662771613130032
-_SP7 = -2.186613175415753e-05
-_SP8 = 7.437715578295144e-07
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def sin_half_turns(t):
-    """``sin(pi t)`` for ``t`` in ``[0, 1]``, branch-free.
-
-    ``t`` is folded to ``y = min(t, 1 - t)`` (exact in binary arithmetic for
-    ``t >= 1/2``), so the result keeps its relative accuracy near both zeros
-    ``t = 0`` and ``t = 1``; then ``y P(y**2)`` with a polynomial ``P`` of
-    degree 8 fitted on ``[0, 1/2]`` (relative error below ``5e-16``).
-    """
-    y = min(t, 1.0 - t)
-    u = y * y
-    p = _SP8
-    p = p * u + _SP7
-    p = p * u + _SP6
-    p = p * u + _SP5
-    p = p * u + _SP4
-    p = p * u + _SP3
-    p = p * u + _SP2
-    p = p * u + _SP1
-    p = p * u + _SP0
-    return y * p
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _expm1_reduced(r):
-    # exp(r) - 1 on |r| <= log(2)/2 by its Taylor series to r**13 (truncation < 5e-18).
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    return r + r * r * p
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _exp_parts(x):
-    """``exp(x) = a * (1 + q) * b`` with ``a = 2**(k//2)``, ``b = 2**(k - k//2)``."""
-    x = min(max(x, _EXP_MIN), _EXP_MAX)
-    kf = (x * _INV_LN2 + _ROUND_MAGIC) - _ROUND_MAGIC
-    r = (x - kf * _LN2_HI) - kf * _LN2_LO
-    q = _expm1_reduced(r)
-    k = int64(kf)
-    ka = k >> int64(1)
-    kb = k - ka
-    a = _bits_f64(uint64(ka + int64(1023)) << uint64(52))
-    b = _bits_f64(uint64(kb + int64(1023)) << uint64(52))
-    return a, q, b, k
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def exp_finite(x):
-    """``exp(x)`` of a non-NaN float64, branch-free; ``inf`` above 709.78, 0 below -745.
-
-    ``x = k log 2 + r`` with ``|r| <= log(2)/2`` (Cody-Waite split of log 2),
-    ``exp(r)`` by a Taylor polynomial, ``2**k`` built from its bits in two
-    halves so that results near the overflow and underflow limits (subnormals
-    included) are rounded once, not lost.
-    """
-    a, q, b, k = _exp_parts(x)
-    return (a * (1.0 + q)) * b
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def expm1_finite(x):
-    """``exp(x) - 1`` of a non-NaN float64, branch-free, accurate for small ``|x|``."""
-    a, q, b, k = _exp_parts(x)
-    e = (a * (1.0 + q)) * b - 1.0
-    return q if k == int64(0) else e
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def log1p_neg(p):
-    """``log(1 - p)`` for ``p`` in ``[0, 1)``, branch-free, accurate for small ``p``.
-
-    Goldberg's trick: with ``u = fl(1 - p)``, ``log(1 - p) = log(u) * (-p)/(u - 1)``
-    (``-p`` itself when ``u`` rounds to 1).
-    """
-    u = 1.0 - p
-    v = u - 1.0
-    ratio = (-p) / (v if v != 0.0 else -1.0)
-    lu = log_positive(u if v != 0.0 else 0.5)
-    return -p if v == 0.0 else lu * ratio
-
 
 # --- device functions -------------------------------------------------------
 
@@ -548,7 +135,7 @@ def stable_from_words(w0, w1, w2, w3, alpha, power):
     return sv * (sin_av * w * q) * exp_finite(power * log_positive(cos_1mav * q))
 
 
-@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
 def fill_stable(k0, k1, sample, block0, nblocks, alpha, scale, out):
     """Write the ``nblocks`` stable coordinates of blocks ``block0 ..`` into ``out``."""
     power = (1.0 - alpha) / alpha
@@ -572,7 +159,7 @@ def student_t_from_words(w0, w1, w2, w3, df, two_over_df):
     return t, ok
 
 
-@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
 def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
     """Write the ``nblocks`` Student-t coordinates of blocks ``block0 ..`` into ``out``.
 
@@ -596,13 +183,346 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
                     break
 
 
+# --- the registry -------------------------------------------------------------
+
+#: The registered model classes by spec name, in kernel-id order.
+MODELS = {}
+
+
+def register_model(cls):
+    """Class decorator: add a model class to :data:`MODELS` and give it its ``kernel_id``.
+
+    The class declares ``spec_name``, ``params`` (a tuple of ``(Domain,
+    default)`` pairs, ``default`` None for a required parameter; at most two,
+    the kernels' ``p0, p1``), ``fill`` and ``coords_per_block``.  Its dispatch
+    branch in :func:`fill_coords` is checked at import (numba compiles the
+    dispatch statically, so the branch is one line written by hand).
+    """
+    name = cls.spec_name
+    if not name or name in MODELS or any(name in c.aliases for c in MODELS.values()):
+        raise ValueError(f"model spec name {name!r} is empty or already registered")
+    if len(cls.params) > 2:
+        raise ValueError(f"a model has at most 2 kernel parameters, {cls.__name__} declares {len(cls.params)}")
+    cls.kernel_id = len(MODELS)
+    MODELS[name] = cls
+    return cls
+
+
+class GradientModel:
+    """Base class of gradient models (see the module docstring)."""
+
+    spec_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple] = ()
+    params: ClassVar[tuple] = ()
+    fill: ClassVar[object] = None
+    kernel_id: ClassVar[int] = -1
+    coords_per_block: ClassVar[int] = 1
+
+    def __post_init__(self):
+        for domain, _ in self.params:
+            object.__setattr__(self, domain.name, domain.check(getattr(self, domain.name)))
+
+    @property
+    def kernel_params(self) -> tuple[float, float]:
+        """The parameters as the kernels' ``(p0, p1)`` (0.0 where a model has fewer)."""
+        values = [float(getattr(self, d.name)) for d, _ in self.params]
+        return tuple(values + [0.0] * (2 - len(values)))
+
+    @property
+    def spec(self) -> str:
+        """The string form, read back by :func:`model_from_spec`; trailing defaults omitted."""
+        values = [getattr(self, d.name) for d, _ in self.params]
+        while values and self.params[len(values) - 1][1] is not None and values[-1] == self.params[len(values) - 1][1]:
+            values.pop()
+        return ":".join([self.spec_name] + [repr(v) for v in values])
+
+    def coordinate_bounds(self, big, small):
+        """Upper bounds of two probabilities for one coordinate ``g`` as drawn here.
+
+        Returns ``(p_big, p_small)``: ``p_big >= P(g is inf or NaN, or |g| > big)``
+        (counting overflow *inside* the transform, where the true value is finite)
+        and ``p_small >= P(|g| < small)``.  They bound the chance that float64
+        sums of ``g`` overflow or lose precision
+        (:func:`lni_geometry.sampling.range_risk`); each model derives its own
+        in its docstring.  The base class knows nothing: ``(1, 1)``.
+        """
+        return 1.0, 1.0
+
+
+@register_model
+@dataclass(frozen=True)
+class Gaussian(GradientModel):
+    """Isotropic Gaussian coordinates ``g_i ~ N(0, 1)`` iid.
+
+    ``g/|g|`` is uniform on the sphere S^(dim-1), so the angles of a sample are
+    those of a uniform point.  Four coordinates come from one Philox call, by
+    two Box-Muller pairs (:func:`lni_geometry.rng.box_muller`):
+    coordinate ``4b + j`` of a sample is normal ``j`` of block ``b``.
+
+    Examples
+    --------
+    >>> Gaussian().spec
+    'gaussian'
+    """
+
+    spec_name: ClassVar[str] = "gaussian"
+    aliases: ClassVar[tuple] = ("normal",)
+    fill: ClassVar[object] = fill_gaussian
+    coords_per_block: ClassVar[int] = 4
+
+    def coordinate_bounds(self, big, small):
+        """``|g| <= 6.7637`` always (:func:`lni_geometry.rng.box_muller`), and the
+        normal density is at most ``1/sqrt(2 pi)``: ``P(|g| < s) <= 2 s/sqrt(2 pi)``."""
+        return (0.0 if big > MAX_NORMAL * (1 + 1e-12) else 1.0), min(1.0, 2.0 * small / math.sqrt(2.0 * math.pi))
+
+
+@register_model
+@dataclass(frozen=True)
+class SymmetricStable(GradientModel):
+    """Symmetric alpha-stable coordinates: ``E exp(i t X) = exp(-|scale t|**alpha)``.
+
+    The law of ``scipy.stats.levy_stable(alpha, 0, scale=scale)``.  ``alpha = 2``
+    is the normal law with variance ``2 scale**2``; ``alpha = 1`` is the Cauchy
+    law with scale ``scale``.  For ``alpha < 2`` the tail is a power law,
+    ``P(|X| > x) ~ C_alpha (x/scale)**-alpha`` with
+    ``C_alpha = (2/pi) Gamma(alpha) sin(pi alpha / 2)``
+    (:func:`lni_geometry.tails.stable_tail_constant`), and the variance is
+    infinite.
+
+    Drawn by the Chambers-Mallows-Stuck transform: with ``V ~ U(-pi/2, pi/2)``
+    and ``W ~ Exp(1)`` independent,
+
+    ``X = scale * sin(alpha V) / cos(V)**(1/alpha) * (cos((1 - alpha) V) / W)**((1 - alpha)/alpha)``
+
+    evaluated as ``sin(alpha V) W q exp(p log(cos((1 - alpha) V) q))`` with
+    ``q = 1/(W cos V)`` and ``p = (1 - alpha)/alpha`` (two logarithms per
+    draw, counting ``W = -log U``), which reduces to ``X = tan V`` at
+    ``alpha = 1`` and ``X = 2 sqrt(W) sin V`` at ``alpha = 2`` without a
+    special case.  The fill is compiled with fused multiply-adds allowed
+    (``fastmath={"contract"}``, nothing else), as GPUs compile it.
+
+    Stream: one coordinate per Philox call (``coords_per_block = 1``).  Words
+    ``(w0, w1)`` give ``V``: the top bit of ``w0`` its sign, the next 52 bits
+    ``m`` its size ``|V| = pi (m + 1/2) 2**-53``; words ``(w2, w3)`` give
+    ``U = 1 - e**-W`` the same way, ``p = (m' + 1/2) 2**-53`` and
+    ``U = p`` or ``1 - p`` by the top bit of ``w2``.  Both uniforms carry 53
+    bits and are exact binary fractions, so ``pi/2 - |V|`` and ``W`` are exact
+    even at the extremes (``W = -log1p(-p)`` for ``U`` near 1): the tail is
+    right down to probabilities near ``1e-16``.
+
+    Parameters
+    ----------
+    alpha : float
+        Stability index, ``0 < alpha <= 2``.
+    scale : float, default 1.0
+        Scale ``> 0``.
+
+    Notes
+    -----
+    For ``alpha`` below about 0.1 single coordinates can exceed ``1e154``, so
+    that their square (and the sum ``l2sq``) overflows to ``inf``: the largest
+    of ``N`` draws is about ``N**(1/alpha)``.  :func:`lni_geometry.sample_angles`
+    refuses such sizes before sampling (:func:`lni_geometry.sampling.range_risk`).
+
+    References
+    ----------
+    J. M. Chambers, C. L. Mallows, B. W. Stuck, "A method for simulating stable
+    random variables", J. Amer. Statist. Assoc. 71 (1976) 340-344.
+    R. Weron, "On the Chambers-Mallows-Stuck method for simulating skewed
+    stable random variables", Statist. Probab. Lett. 28 (1996) 165-171.
+
+    Examples
+    --------
+    >>> m = SymmetricStable(1.5)
+    >>> m.spec
+    'stable:1.5'
+    >>> model_from_spec("stable:1.5:2.0") == SymmetricStable(1.5, scale=2.0)
+    True
+    """
+
+    alpha: float
+    scale: float = 1.0
+
+    spec_name: ClassVar[str] = "stable"
+    params: ClassVar[tuple] = (
+        (Domain("alpha", "real", 0.0, 2.0, low_open=True), None),
+        (Domain("scale", "real", 0.0, math.inf, low_open=True, high_open=True), 1.0),
+    )
+    fill: ClassVar[object] = fill_stable
+    coords_per_block: ClassVar[int] = 1
+
+    def coordinate_bounds(self, big, small):
+        """Bounds of ``P(g non-finite or |g| > big)`` and ``P(|g| < small)``, ``g = scale X``.
+
+        Big: the transform returns ``inf`` only where ``exp(...)`` or the
+        product with ``sin(alpha V)/cos V >= alpha 2**-53`` overflows, i.e.
+        where the true ``|X| > alpha 2**-53 DBL_MAX``; so the event is
+        ``|X| > x`` with ``x = min(big/scale, alpha 2**-54 DBL_MAX)``, whose
+        probability is the Bergstrom tail series plus its first omitted term
+        (:func:`lni_geometry.tails.stable_tail_probability`; ``erfc(x/2)`` at
+        ``alpha = 2``).  Below ``x = 1000`` the series is not trusted and the
+        bound is 1 (that needs ``scale`` near ``big/1000``, above ``1e139``).
+        Small: the density is largest at 0, ``f(0) = Gamma(1 + 1/alpha)/pi``, so
+        ``P(|X| < t) <= 2 t f(0)``.
+        """
+        from .tails import stable_tail_probability
+
+        x = min(big / self.scale, self.alpha * 2.0**-54 * _DBL_MAX)
+        if x < 1e3:
+            p_big = 1.0
+        elif self.alpha == 2.0:
+            p_big = math.erfc(x / 2.0)
+        else:
+            p, err = stable_tail_probability(x, self.alpha, return_error=True)
+            p_big = min(1.0, float(p) + float(err))
+        log_small = math.log(2.0) + math.log(small) - math.log(self.scale) + math.lgamma(1.0 + 1.0 / self.alpha) - math.log(math.pi)
+        return p_big, math.exp(min(0.0, log_small))
+
+
+
+@register_model
+@dataclass(frozen=True)
+class StudentT(GradientModel):
+    """Student-t coordinates with ``df`` degrees of freedom (``scipy.stats.t(df)``).
+
+    Tail ``P(|T| > x) ~ c x**-df``: moments of order below ``df`` are finite,
+    the others infinite (``df = 1`` is the Cauchy law, ``df -> inf`` the
+    normal law).
+
+    Drawn by Bailey's polar method, exact: ``U, V ~ U(-1, 1)``,
+    ``W = U**2 + V**2``; if ``W <= 1`` then
+    ``T = U sqrt(df (W**(-2/df) - 1) / W)`` (``W**(-2/df) - 1`` evaluated as
+    ``expm1(-(2/df) log W)``), otherwise the pair is rejected (probability
+    ``1 - pi/4``) and the next pair is drawn.
+
+    Stream: one coordinate per Philox call (``coords_per_block = 1``); ``U``
+    from words ``(w0, w1)`` and ``V`` from ``(w2, w3)``, each a sign bit and 52
+    bits of size, ``|U| = (m + 1/2) 2**-52``.  Retries of coordinate ``i`` use
+    the draw index (:func:`lni_geometry.rng.stream_words`): attempt ``d`` uses
+    draw ``d``, so every coordinate stays a pure function of (key, sample, i).
+    At most ``STUDENT_T_MAX_DRAWS = 64`` attempts are made; all 64 fail with
+    probability ``(1 - pi/4)**64 = 1.7e-43`` per coordinate (never, in
+    practice), and such a coordinate would be NaN, not a silent value.
+
+    Parameters
+    ----------
+    df : float
+        Degrees of freedom, ``df > 0`` (finite).
+
+    References
+    ----------
+    R. W. Bailey, "Polar generation of random variates with the
+    t-distribution", Math. Comp. 62 (1994) 779-781.
+
+    Examples
+    --------
+    >>> StudentT(3).spec
+    't:3.0'
+    >>> model_from_spec("t:3") == StudentT(3.0)
+    True
+    """
+
+    df: float
+
+    spec_name: ClassVar[str] = "t"
+    params: ClassVar[tuple] = ((Domain("df", "real", 0.0, math.inf, low_open=True, high_open=True), None),)
+    fill: ClassVar[object] = fill_student_t
+    coords_per_block: ClassVar[int] = 1
+
+    def coordinate_bounds(self, big, small):
+        """Bounds of ``P(T non-finite or |T| > big)`` and ``P(|T| < small)``.
+
+        Big: the transform computes ``T = U sqrt(df (W**(-2/df) - 1)/W)``; it
+        overflows only where ``df (W**(-2/df) - 1)/W > DBL_MAX``, and
+        ``T**2 <= df (W**(-2/df) - 1)/W`` (as ``U**2 <= W``).  With
+        ``big**2 <= DBL_MAX`` both events lie in ``{df W**(-1 - 2/df) > big**2}``
+        ``= {W < (df/big**2)**(df/(df + 2))}``, and ``W`` (given acceptance) is
+        uniform on ``(0, 1)``: the bound is ``(df/big**2)**(df/(df + 2))``,
+        about ``big**-df`` for small ``df``, like the tail ``c big**-df`` itself.
+        Small: ``P(|T| < t) <= 2 t f(0)``, ``f(0) = Gamma((df+1)/2)/(sqrt(df pi) Gamma(df/2))``.
+        """
+        df = self.df
+        log_big = df / (df + 2.0) * (math.log(df) - 2.0 * math.log(big))
+        log_f0 = math.lgamma((df + 1.0) / 2.0) - 0.5 * math.log(df * math.pi) - math.lgamma(df / 2.0)
+        log_small = math.log(2.0 * small) + log_f0
+        return math.exp(min(0.0, log_big)), math.exp(min(0.0, log_small))
+
+
+# --- spec strings ---------------------------------------------------------------
+
+
+def spec_help():
+    """``"valid models: 'gaussian', 'stable:ALPHA', ..."``: every spec form of the registry."""
+    forms = []
+    for name, cls in MODELS.items():
+        required = sum(1 for _, default in cls.params if default is None)
+        for k in range(required, len(cls.params) + 1):
+            forms.append(":".join([name] + [d.name.upper() for d, _ in cls.params[:k]]))
+    return "valid models: " + ", ".join(repr(f) for f in forms)
+
+
+def _spec_number(text, spec):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"malformed model string {spec!r}: {text!r} is not a number; {spec_help()}") from None
+
+
+def model_from_spec(spec):
+    """A model from its string form.
+
+    ``"gaussian"`` (or ``"normal"``) -> :class:`Gaussian`;
+    ``"stable:ALPHA"`` and ``"stable:ALPHA:SCALE"`` -> :class:`SymmetricStable`;
+    ``"t:DF"`` -> :class:`StudentT`; in general ``"NAME:P0:P1"`` for any
+    registered model (:data:`MODELS`), trailing parameters with defaults
+    optional.  ``model_from_spec(m.spec) == m`` for every model ``m``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown or malformed model string, or parameters out of range.
+
+    Examples
+    --------
+    >>> model_from_spec("stable:0.8")
+    SymmetricStable(alpha=0.8, scale=1.0)
+    >>> model_from_spec("t:2.5")
+    StudentT(df=2.5)
+    """
+    if isinstance(spec, GradientModel):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"model must be a GradientModel or a model string, got {type(spec).__name__}")
+    parts = [p.strip() for p in spec.strip().lower().split(":")]
+    name, values = parts[0], parts[1:]
+    cls = MODELS.get(name) or next((c for c in MODELS.values() if name in c.aliases), None)
+    if cls is not None:
+        required = sum(1 for _, default in cls.params if default is None)
+        if required <= len(values) <= len(cls.params):
+            return cls(*(_spec_number(v, spec) for v in values))
+    raise ValueError(f"unknown model {spec!r}; {spec_help()}")
+
+
+# --- dispatch -------------------------------------------------------------------
+
+GAUSSIAN_ID = Gaussian.kernel_id
+STABLE_ID = SymmetricStable.kernel_id
+STUDENT_T_ID = StudentT.kernel_id
+#: The fill of each kernel id, as :func:`fill_coords` calls it (checked against the registry).
+DISPATCH = {GAUSSIAN_ID: fill_gaussian, STABLE_ID: fill_stable, STUDENT_T_ID: fill_student_t}
+if DISPATCH != {cls.kernel_id: cls.fill for cls in MODELS.values()}:  # pragma: no cover - a developer slip
+    raise ImportError("lni_geometry.models: the registry and the dispatch of fill_coords disagree; "
+                      "add the new model's branch to fill_coords and DISPATCH")
+
+
 @njit(cache=True, error_model="numpy")
 def fill_coords(model_id, p0, p1, k0, k1, sample, coord0, ncoords, out):
     """Write coordinates ``coord0 .. coord0 + ncoords - 1`` of a sample into ``out``.
 
     ``coord0`` must be a multiple of the model's ``coords_per_block``; whole
     blocks are written, so ``out`` must hold ``ncoords`` rounded up to a block.
-    ``(p0, p1)`` are the model's ``kernel_params``.
+    ``(p0, p1)`` are the model's ``kernel_params``.  One branch per
+    registered model (numba compiles the dispatch statically).
     """
     if model_id == GAUSSIAN_ID:
         fill_gaussian(k0, k1, sample, coord0 // 4, (ncoords + 3) // 4, out)
@@ -654,34 +574,3 @@ def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, out):
         fill_gaussian_tile(k0, k1, sample, coord0, n, out)
     else:
         fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)
-
-
-# --- vectorised wrappers (for tests and tools) --------------------------------
-
-
-@njit(cache=True, error_model="numpy", fastmath=_CONTRACT)
-def _apply_unary(kind, x, out):
-    for i in range(x.shape[0]):
-        v = x[i]
-        if kind == 0:
-            out[i] = exp_finite(v)
-        elif kind == 1:
-            out[i] = expm1_finite(v)
-        elif kind == 2:
-            out[i] = log1p_neg(v)
-        else:
-            out[i] = sin_half_turns(v)
-
-
-_UNARY = {"exp": 0, "expm1": 1, "log1p_neg": 2, "sin_half_turns": 3}
-
-
-def elementary(name, x):
-    """Apply a device function (``exp``, ``expm1``, ``log1p_neg``, ``sin_half_turns``) to an array.
-
-    For testing the branch-free functions against numpy.
-    """
-    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
-    out = np.empty_like(x)
-    _apply_unary(_UNARY[name], x, out)
-    return out

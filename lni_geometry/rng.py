@@ -23,13 +23,42 @@ so sample indices below ``2**48``, coordinate blocks below ``2**64`` and draw
 indices below ``2**16`` never share a counter.  The key is
 ``SeedSequence(seed).generate_state(2, numpy.uint32)``.
 
-**Promise.**  For a given ``(seed, model, dim, sample index)`` the coordinates
-and therefore the sums and angles are identical on every backend, thread count,
-chunking and start offset, and stay so across releases of the same major
-version; a change of the layout or of a transform bumps the major version and
-is listed in the changelog.  The sums are reduced in a fixed order, so they are
-bit-identical across thread counts and chunkings on one machine (and across
-machines whose compiler emits the same floating-point operations).
+Compatibility policy (the stream promise, layer by layer)
+---------------------------------------------------------
+In the style of numpy's policy for its bit generators: what is promised is
+stated per layer, and every change to a promised layer increments
+:data:`STREAM_VERSION` (an integer, independent of the package version), which
+keys every cache of computed samples (``lni_geometry.sweep`` and the experiment
+cache).  ``tests/test_stream_pins.py`` pins literal values of every layer, so
+that any change fails a test until ``STREAM_VERSION`` and the pins are updated
+together (and the data in ``data/`` regenerated).
+
+1. **Keys** (``key_from_seed``): ``SeedSequence(seed).generate_state(2,
+   uint32)``; bit-stable across versions, machines and backends.
+2. **Philox words** (``philox4x32_10``, ``stream_words``): the counter layout
+   above and Random123's Philox4x32-10; integer arithmetic, so bit-stable
+   across versions, machines and backends (CPU, CUDA, Dask workers).
+3. **CPU coordinates** (``lni_geometry.sample_vectors``, the CPU kernels): a
+   pure function of ``(key, model, sample, coordinate)``, bit-stable across
+   versions with the same ``STREAM_VERSION``, thread counts, chunkings and
+   start offsets; across machines, bit-stable wherever numba/LLVM emit the same
+   IEEE operations (the transforms use no libm calls and no fast-math beyond
+   ``contract`` in the heavy-tailed fills, which can differ between CPUs with
+   and without FMA in the last bit).
+4. **CPU sums** (``sample_angles(..., backend="cpu")`` and ``"dask"`` with CPU
+   workers): added in the fixed order of :mod:`lni_geometry.kernels`, so
+   bit-identical for any thread count, worker count and split of the sample
+   range, on one machine (and across machines under the condition of 3).
+5. **CUDA** (``backend="cuda"``): the same draws.  Philox words are
+   bit-identical to the CPU's; coordinates are bit-identical under numba's
+   simulator (tested in CI) and on a GPU may differ in their last bits (NVVM
+   contracts ``a * b + c`` into FMAs); sums are added in another order, so they
+   are promised within ``|cuda - cpu| <= 1e-9 * scale`` per column
+   (``scale = l1`` for ``l1`` and ``total``, ``l2sq`` for ``l2sq``), the
+   tolerance that ``lni_geometry.backends.cuda_parity.validate_parity``
+   measures on a GPU (``docs/cuda.md``; no GPU measurement is recorded yet).
+6. **Angles and laws** are computed from the sums in float64 by numpy and
+   scipy; they follow the sums, within numpy's and scipy's own promises.
 
 Gaussian coordinates
 --------------------
@@ -40,12 +69,13 @@ and ``cos`` are fdlibm's minimax polynomials, written branch-free so the compile
 vectorises them; they agree with numpy to ``2e-15`` (tested).
 Resolution: the largest radius is ``sqrt(2 * 33 log 2) = 6.7637``, so
 ``|z| <= 6.7637``.  The truncated tail has probability
-``P(|z| > 6.7637) = 1.3e-11`` (for one coordinate of the pair) and shifts
-``E z**2`` by ``6e-10`` relative, ``E|z|`` by ``1e-10`` relative; the Monte
-Carlo standard error of these means at ``dim * samples = 1e12`` draws is
-``1.4e-6`` and ``7.6e-7``: the bias is four orders of magnitude below it
-(``lni-geometry bench`` does not compute this; ``tests/test_rng.py`` checks the
-numbers above).
+``P(|z| > 6.7637) = 1.3e-11`` (for one coordinate of the pair).  The whole bias
+of the discretised transform (the truncated tail and the grid of ``2**32``
+uniforms) is below ``1e-9`` relative for ``E z**2`` and ``3e-9`` for ``E|z|``;
+the Monte Carlo standard error of these means at ``dim * samples = 1e12`` draws
+is ``1.4e-6`` and ``7.6e-7``: the bias is 250 (``E|z|``) to 1400 (``E z**2``)
+times below it (``tests/test_rng.py::test_transform_bias_below_monte_carlo_error_at_1e12``
+checks these bounds; the README quotes the same figures).
 
 References
 ----------
@@ -59,17 +89,30 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types, uint32, uint64, float64, int64
-from numba.extending import intrinsic
+from numba import njit, uint32, uint64, float64
+
+# log_positive, cos_sin_turn, sqrt_nonneg: the Box-Muller transform's functions,
+# importable from here as before (tests/test_rng.py); their home is .elementary
+from .elementary import cos_sin_turn, log_positive, sqrt_nonneg
 
 __all__ = [
-    "philox4x32_10",
-    "key_from_seed",
+    "STREAM_VERSION",
+    "MAX_DRAW_INDEX",
     "MAX_NORMAL",
     "MAX_SAMPLE_INDEX",
-    "MAX_DRAW_INDEX",
+    "box_muller",
+    "key_from_seed",
+    "philox4x32_10",
+    "seed_from_metadata",
+    "seed_metadata",
+    "stream_words",
+    "uniform32",
 ]
+
+#: Version of the random stream (layers 1-4 of the compatibility policy above).
+#: Incremented by any change of a key, a Philox word, a CPU coordinate or the
+#: order of the CPU sums; caches of samples are keyed by it.
+STREAM_VERSION = 1
 
 # --- Philox4x32-10 constants (Salmon et al. 2011, Random123) -----------------
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -228,189 +271,56 @@ def key_from_seed(seed):
 
 
 def seed_metadata(seed):
-    """A JSON-able description of a seed (int, or SeedSequence entropy and spawn key)."""
+    """A JSON-able description of a seed: the int, or a SeedSequence's state.
+
+    A SeedSequence is described by what determines its state: ``entropy`` (an
+    int, or a list of ints for list entropy such as ``SeedSequence([1, 2])``),
+    ``spawn_key`` and (when not the default 4) ``pool_size``, so that
+    :func:`seed_from_metadata` rebuilds a sequence with the same key.  How many
+    children it has spawned is not part of it (it does not change the key).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> meta = seed_metadata(np.random.SeedSequence([1, 2]))
+    >>> meta["entropy"]
+    [1, 2]
+    >>> seed_from_metadata(meta).generate_state(2).tolist() == np.random.SeedSequence([1, 2]).generate_state(2).tolist()
+    True
+    """
     if isinstance(seed, np.random.SeedSequence):
-        return {"entropy": int(seed.entropy), "spawn_key": [int(k) for k in seed.spawn_key]}
+        entropy = seed.entropy
+        if isinstance(entropy, (list, tuple, np.ndarray)):
+            entropy = [int(e) for e in entropy]
+        else:
+            entropy = int(entropy)
+        meta = {"entropy": entropy, "spawn_key": [int(k) for k in seed.spawn_key]}
+        if seed.pool_size != 4:
+            meta["pool_size"] = int(seed.pool_size)
+        return meta
     return int(seed)
 
 
 def seed_from_metadata(meta):
     """Inverse of :func:`seed_metadata`."""
     if isinstance(meta, dict):
-        return np.random.SeedSequence(meta["entropy"], spawn_key=tuple(meta["spawn_key"]))
+        return np.random.SeedSequence(
+            meta["entropy"],
+            spawn_key=tuple(meta["spawn_key"]),
+            pool_size=int(meta.get("pool_size", 4)),
+        )
     return int(meta)
-
-
-# --- bit casts (LLVM bitcast; valid on the CPU and CUDA targets) ------------
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """Reinterpret a float64 as uint64."""
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.uint64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, x):
-    """Reinterpret a uint64 as float64."""
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.uint64), codegen
-
-
-@intrinsic
-def sqrt_nonneg(typingctx, x):
-    """IEEE square root of a float64 as the ``llvm.sqrt`` intrinsic.
-
-    Unlike ``math.sqrt`` (a libm call that may set errno) the intrinsic lets the
-    compiler vectorise loops; the result is the same correctly rounded value.
-    """
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.DoubleType()])
-        return builder.call(fn, [args[0]])
-
-    return types.float64(types.float64), codegen
 
 
 # --- uniforms ---------------------------------------------------------------
 
 _TWO_M32 = 2.0**-32
-_TWO_M53 = 2.0**-53
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def uniform32(w):
     """``(w + 1/2) 2**-32``: a uniform in (0, 1) from one word, never 0 or 1."""
     return (float64(w) + 0.5) * _TWO_M32
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def uniform53(wa, wb):
-    """``(k + 1/2) 2**-53`` with ``k`` the top 53 bits of ``(wa, wb)``: a uniform in (0, 1)."""
-    k = (uint64(wa) << uint64(21)) | (uint64(wb) >> uint64(11))
-    return (float64(k) + 0.5) * _TWO_M53
-
-
-# --- branch-free elementary functions for the hot loops ----------------------
-
-_LN2_HI = 6.93147180369123816490e-01  # fdlibm split of log(2)
-_LN2_LO = 1.90821492927058770002e-10
-_SQRT2 = 1.4142135623730951
-_EXP_MASK = np.uint64(0x7FF0000000000000)
-_MANT_MASK = np.uint64(0x000FFFFFFFFFFFFF)
-_ONE_BITS = np.uint64(0x3FF0000000000000)
-
-
-# Minimax coefficients of fdlibm (Sun Microsystems, 1993: e_log.c, k_sin.c,
-# k_cos.c), accurate to about 2**-58 on their reduced ranges.
-_LG1 = 6.666666666666735130e-01
-_LG2 = 3.999999999940941908e-01
-_LG3 = 2.857142874366239149e-01
-_LG4 = 2.222219843214978396e-01
-_LG5 = 1.818357216161805012e-01
-_LG6 = 1.531383769920937332e-01
-_LG7 = 1.479819860511658591e-01
-_S1 = -1.66666666666666324348e-01
-_S2 = 8.33333333332248946124e-03
-_S3 = -1.98412698298579493134e-04
-_S4 = 2.75573137070700676789e-06
-_S5 = -2.50507602534068634195e-08
-_S6 = 1.58969099521155010221e-10
-_C1 = 4.16666666666666019037e-02
-_C2 = -1.38888888888741095749e-03
-_C3 = 2.48015872894767294178e-05
-_C4 = -2.75573143513906633035e-07
-_C5 = 2.08757232129817482790e-09
-_C6 = -1.13596475577881948265e-11
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def log_positive(x):
-    """Natural log of a positive normal float64, branch-free.
-
-    ``x = (1 + f) 2**k`` with ``1 + f`` in ``[sqrt(1/2), sqrt(2))``;
-    ``log(1 + f) = 2 atanh(s) = f - s (f - R(s**2))``, ``s = f / (2 + f)``, with
-    fdlibm's minimax ``R`` (e_log.c).  Relative error below ``2e-16`` in tests.
-    """
-    bits = _f64_bits(x)
-    k = int64((bits & _EXP_MASK) >> uint64(52)) - 1023
-    m = _bits_f64((bits & _MANT_MASK) | _ONE_BITS)
-    big = m > _SQRT2
-    m = m * 0.5 if big else m
-    k = k + 1 if big else k
-    f = m - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
-    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
-    r = t2 + t1
-    dk = float64(k)
-    return dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _sin_poly(x):
-    # fdlibm __kernel_sin on [0, pi/4]
-    z = x * x
-    r = _S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))
-    return x + x * z * (_S1 + z * r)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _cos_poly(x):
-    # fdlibm __kernel_cos on [0, pi/4] (the |x| < 0.3 branch's form; on
-    # [0.3, pi/4] it loses at most an ulp or two against fdlibm's split form)
-    z = x * x
-    r = z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6)))))
-    return 1.0 - (0.5 * z - z * r)
-
-
-_QUARTER_TURN_STEP = (math.pi / 2.0) * 2.0**-30
-_MASK30 = np.uint32(0x3FFFFFFF)
-_HALF30 = np.uint32(0x20000000)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def cos_sin_turn(w):
-    """``(cos t, sin t)`` for ``t = 2 pi (w + 1/2) 2**-32``, branch-free.
-
-    The top two bits of ``w`` pick the quadrant; the angle within the quadrant is
-    folded to ``[0, pi/4]`` exactly in integer arithmetic, where the polynomials
-    are accurate to ``1e-16``.
-    """
-    w = uint32(w)
-    q = w >> uint32(30)
-    t = w & _MASK30
-    mirror = t >= _HALF30
-    t = (_MASK30 - t) if mirror else t
-    x = (float64(t) + 0.5) * _QUARTER_TURN_STEP
-    s0 = _sin_poly(x)
-    c0 = _cos_poly(x)
-    # The folded angle is x (or pi/2 - x when mirrored: sin and cos swap); a
-    # quarter turn swaps them again, so one swap flag and two signs suffice:
-    # quadrant q -> (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c).
-    swap = mirror != ((q & uint32(1)) == uint32(1))
-    a = s0 if swap else c0
-    b = c0 if swap else s0
-    sign_c = 1.0 - 2.0 * float64(((q + uint32(1)) >> uint32(1)) & uint32(1))
-    sign_s = 1.0 - 2.0 * float64(q >> uint32(1))
-    cq = sign_c * a
-    sq = sign_s * b
-    return cq, sq
 
 
 @njit(inline="always", cache=True, error_model="numpy")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
 import threading
 import time
@@ -209,3 +210,40 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
         if bar is not None:
             bar.close()
         return save(True, time.perf_counter() - t0)
+
+
+# --- the machine a run ran on -------------------------------------------------------
+
+
+def cpu_frequency_hz():
+    """Nominal clock of this machine (from /proc/cpuinfo), or None."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":")[1]) * 1e6
+    except OSError:
+        pass
+    return None
+
+
+def machine_description():
+    """A one-line description of the CPU, cores and software."""
+    import numba
+    import numpy as np
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    freq = cpu_frequency_hz()
+    ghz = f" @ {freq / 1e9:.2f} GHz" if freq else ""
+    return (
+        f"{model}{ghz}, {os.cpu_count()} cores, numba {numba.__version__} "
+        f"({numba.get_num_threads()} threads), numpy {np.__version__}, Python {platform.python_version()}"
+    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import numbers
 import os
 import zipfile
 import zlib
@@ -29,12 +28,11 @@ import numpy as np
 
 from . import rng
 from .models import Gaussian, GradientModel, model_from_spec
+from .validation import MAX_DIM, check_int
 
 __all__ = ["AngleSample", "sample_angles", "sample_vectors", "BACKENDS"]
 
 BACKENDS = ("auto", "cpu", "cuda", "dask")
-#: Largest dimension: coordinate blocks stay far below 2**64 and float64 sums exact enough.
-MAX_DIM = 2**40
 #: The largest accepted probability that one call's float64 sums leave their safe
 #: range (see :func:`range_risk`); calls above it are refused before sampling.
 MAX_RANGE_RISK = 1e-6
@@ -130,7 +128,7 @@ def check_range(model, dim, samples):
     The message names the risk, the largest number of samples at this
     dimension and the smallest alpha or df at this size that pass.
     """
-    model = _check_model(model)
+    model = check_model(model)
     risk = range_risk(model, dim, samples)
     if risk <= MAX_RANGE_RISK:
         return risk
@@ -140,10 +138,12 @@ def check_range(model, dim, samples):
     if most:
         hints.append(f"at most {most} samples at dim {dim}")
     param = _smallest_safe_parameter(model, dim, samples)
-    name = "alpha" if model.kernel_id == 1 else "df"
+    from .models import SymmetricStable
+
+    name = "alpha" if isinstance(model, SymmetricStable) else "df"
     if param is not None:
         hints.append(f"{name} >= {param:g} for dim {dim} x {samples} samples")
-    elif model.kernel_id == 1:
+    elif isinstance(model, SymmetricStable):
         hints.append("a scale nearer 1 (angles do not depend on the scale)")
     raise ValueError(
         f"model {model.spec!r} at dim {dim} x {samples} samples: float64 sums would overflow or "
@@ -168,23 +168,8 @@ def _check_sums(sums, model, dim, start):
         )
 
 
-def _check_int(name, value, low, high=None):
-    """Validate an integer argument; return it as a Python int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
-            raise TypeError(
-                f"{name} must be an integer, got {type(value).__name__} {value!r} "
-                f"(pass {int(value)})"
-            )
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        rng_text = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {rng_text}, got {value}")
-    return value
-
-
-def _check_model(model):
+def check_model(model):
+    """``model`` as a GradientModel: None -> Gaussian, a string -> :func:`model_from_spec`."""
     if model is None:
         return Gaussian()
     if isinstance(model, str):
@@ -460,7 +445,7 @@ def angles_from_sums(numerator, l2sq, dim, bisector=False):
     if np.any(~np.isfinite(ratio)):
         raise ValueError("dim * l2sq overflows float64: these sums have no angle in double precision")
     low = 1.0 / math.sqrt(dim) if bisector else -1.0
-    if np.any(np.abs(ratio) > 1.0 + 1e-12) or np.any(ratio < low * (1.0 - 1e-12)):
+    if np.any(np.abs(ratio) > 1.0 + 1e-12) or np.any(ratio < low - 1e-12 * abs(low)):
         raise ValueError(
             f"cosine outside [{low:.6g}, 1] beyond rounding (sums that no vector of dim {dim} has): corrupt sums"
         )
@@ -530,14 +515,14 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
     >>> bool(abs(s.bisector.mean() - law.mean()) < 5 * se)
     True
     """
-    dim = _check_int("dim", dim, 2, MAX_DIM)
-    samples = _check_int("samples", samples, 1)
-    start = _check_int("start", start, 0)
+    dim = check_int("dim", dim, 2, MAX_DIM)
+    samples = check_int("samples", samples, 1)
+    start = check_int("start", start, 0)
     if start + samples > rng.MAX_SAMPLE_INDEX:
         raise ValueError(
             f"start + samples must be <= 2**48 = {rng.MAX_SAMPLE_INDEX}, got {start + samples}"
         )
-    model = _check_model(model)
+    model = check_model(model)
     check_range(model, dim, samples)
     key = rng.key_from_seed(seed)
     name = resolve_backend(backend)
@@ -591,9 +576,9 @@ def sample_vectors(dim, samples, model=None, *, seed=0, start=0):
     >>> v.shape
     (2, 5)
     """
-    dim = _check_int("dim", dim, 2, MAX_DIM)
-    samples = _check_int("samples", samples, 1)
-    start = _check_int("start", start, 0)
+    dim = check_int("dim", dim, 2, MAX_DIM)
+    samples = check_int("samples", samples, 1)
+    start = check_int("start", start, 0)
     if start + samples > rng.MAX_SAMPLE_INDEX:
         raise ValueError(
             f"start + samples must be <= 2**48 = {rng.MAX_SAMPLE_INDEX}, got {start + samples}"
@@ -603,7 +588,7 @@ def sample_vectors(dim, samples, model=None, *, seed=0, start=0):
             f"dim * samples must be <= 2**31 coordinates to materialise, got {dim * samples}; "
             "use sample_angles for large sizes"
         )
-    model = _check_model(model)
+    model = check_model(model)
     key = rng.key_from_seed(seed)
     from .backends import cpu
 

@@ -9,8 +9,6 @@
 - :func:`stable_mean_angle`, :func:`alpha_for_angle`: the mean bisector angle
   of stable vectors and its inverse, "how heavy must the tails be for this
   angle at this dimension";
-- :func:`stable_draws_per_second`: stable draws per second of
-  :func:`lni_geometry.sample_angles` against ``scipy.stats.levy_stable.rvs``.
 
 Angles are in radians, as everywhere in the package.
 """
@@ -18,16 +16,16 @@ Angles are in radians, as everywhere in the package.
 from __future__ import annotations
 
 import math
-import time
 from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize, special
 
+from .validation import check_alpha, check_int, check_real
+
 __all__ = [
     "AlphaForAngle",
     "alpha_for_angle",
-    "stable_draws_per_second",
     "stable_mean_angle",
     "stable_tail_constant",
     "stable_tail_probability",
@@ -35,10 +33,6 @@ __all__ = [
 ]
 
 
-def _check_alpha(alpha, high_open=False):
-    from .models import _check_param
-
-    return _check_param("alpha", alpha, 0.0, 2.0, high_open=high_open)
 
 
 # --- the tail index of data ---------------------------------------------------
@@ -172,7 +166,7 @@ def stable_tail_constant(alpha):
     >>> round(stable_tail_constant(1.0), 6)      # Cauchy: P(|X| > x) ~ 2/(pi x)
     0.63662
     """
-    alpha = _check_alpha(alpha, high_open=True)
+    alpha = check_alpha(alpha, high_open=True)
     return 2.0 / math.pi * math.gamma(alpha) * math.sin(math.pi * alpha / 2.0)
 
 
@@ -213,10 +207,8 @@ def stable_tail_probability(x, alpha, scale=1.0, return_error=False):
     >>> bool(abs(p - 1e-5) < 1e-7), bool(err < 1e-12)
     (True, True)
     """
-    alpha = _check_alpha(alpha, high_open=True)
-    from .models import _check_param
-
-    scale = _check_param("scale", scale, 0.0, math.inf, high_open=True)
+    alpha = check_alpha(alpha, high_open=True)
+    scale = check_real("scale", scale, 0.0, math.inf, high_open=True)
     xs = np.asarray(x, dtype=np.float64)
     if np.any(~(xs > 0)) or np.any(~np.isfinite(xs)):
         raise ValueError("x must be finite and > 0")
@@ -345,15 +337,13 @@ def alpha_for_angle(angle, dim, *, samples=None, seed=0, alpha_min=0.3, xtol=2e-
     >>> bool(1.8 < r.alpha < 1.95), bool(r.stderr < 0.02)
     (True, True)
     """
-    from .models import _check_param
-    from .sampling import _check_int
 
-    dim = _check_int("dim", dim, 2)
-    angle = _check_param("angle", angle, 0.0, math.pi / 2.0, high_open=True)
-    alpha_min = _check_param("alpha_min", alpha_min, 0.0, 2.0, high_open=True)
+    dim = check_int("dim", dim, 2)
+    angle = check_real("angle", angle, 0.0, math.pi / 2.0, high_open=True)
+    alpha_min = check_real("alpha_min", alpha_min, 0.0, 2.0, high_open=True)
     if samples is None:
         samples = max(64, min(2000, 2 * 10**8 // dim))
-    samples = _check_int("samples", samples, 2)
+    samples = check_int("samples", samples, 2)
     cache = {}
 
     def m(a):
@@ -391,51 +381,3 @@ def alpha_for_angle(angle, dim, *, samples=None, seed=0, alpha_min=0.3, xtol=2e-
     slope = (m(a2)[0] - mean) / (a2 - root)
     stderr = se / abs(slope) if slope != 0 else math.inf
     return AlphaForAngle(float(root), float(stderr), angle, dim, samples, seed)
-
-
-# --- speed ----------------------------------------------------------------------
-
-
-def stable_draws_per_second(alpha=1.5, dim=2**20, samples=32, repeat=3, scipy_size=2 * 10**5, seed=0):
-    """Stable draws per second: ``sample_angles`` against ``scipy.stats.levy_stable.rvs``.
-
-    Measured, never asserted.  Our figure: ``dim * samples`` stable
-    coordinates drawn *and* reduced to the three sums, on all numba threads,
-    best of ``repeat`` runs after a warm-up.  scipy's: ``levy_stable.rvs`` of
-    ``scipy_size`` draws (one thread, draws only), best of ``repeat``.
-
-    Returns
-    -------
-    dict
-        ``{"alpha", "dim", "samples", "threads", "lni_geometry", "scipy", "ratio"}``
-        with draws per second.
-    """
-    import numba
-    from scipy import stats
-
-    from .models import SymmetricStable
-    from .sampling import sample_angles
-
-    model = SymmetricStable(alpha)
-    sample_angles(min(dim, 4096), 8, model, seed=seed, backend="cpu")  # compile / load
-    ours = 0.0
-    for r in range(repeat):
-        t0 = time.perf_counter()
-        sample_angles(dim, samples, model, seed=seed, start=r * samples, backend="cpu")
-        ours = max(ours, dim * samples / (time.perf_counter() - t0))
-    law = stats.levy_stable(alpha, 0.0)
-    gen = np.random.default_rng(seed)
-    theirs = 0.0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        law.rvs(size=scipy_size, random_state=gen)
-        theirs = max(theirs, scipy_size / (time.perf_counter() - t0))
-    return {
-        "alpha": alpha,
-        "dim": dim,
-        "samples": samples,
-        "threads": numba.get_num_threads(),
-        "lni_geometry": ours,
-        "scipy": theirs,
-        "ratio": ours / theirs,
-    }

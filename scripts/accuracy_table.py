@@ -41,14 +41,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 from scipy import stats
 
 from lni_geometry import sample_angles
-from lni_geometry.theory import RECURSION_MAX_DIM, BisectorAngle, FixedAxisAngle
+from lni_geometry.theory import RECURSION_MAX_DIM, BisectorAngle, FixedAxisAngle, Recursion
 
 DIMS = [4, 10, 100, 10**3, 10**4, 10**6]
 SAMPLES = {4: 10**6, 10: 10**6, 100: 10**6, 10**3: 10**6, 10**4: 10**6, 10**6: 20_000}
@@ -131,40 +130,25 @@ def accuracy_rows(samples, with_recursion_1000=True, log=print):
     return rows
 
 
-_SELF_CHECK = r"""
-import sys, numpy as np
-import lni_geometry.theory as T
-T._Recursion.M, T._Recursion.K = 2 * T._Recursion.M - 1, 2 * T._Recursion.K - 1
-out = {}
-for n in map(int, sys.argv[2].split(",")):
-    law = T.BisectorAngle(n, method="recursion")
-    lo, hi = law.support()
-    x = np.linspace(lo, hi, 4001)
-    out[f"cdf{n}"], out[f"pdf{n}"] = law.cdf(x), law.pdf(x)
-np.savez(sys.argv[1], **out)
-"""
-
-
 def recursion_self_check(dims=SELF_CHECK_DIMS):
     """The recursion against itself at twice the grid and quadrature resolution."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "fine.npz")
-        subprocess.run([sys.executable, "-c", _SELF_CHECK, path, ",".join(map(str, dims))], check=True)
-        fine = np.load(path)
-        rows = []
-        for n in dims:
-            law = BisectorAngle(n, method="recursion")
-            lo, hi = law.support()
-            x = np.linspace(lo, hi, 4001)
-            cf, pf = fine[f"cdf{n}"], fine[f"pdf{n}"]
-            central = (cf > 5e-4) & (cf < 1 - 5e-4)
-            rows.append(
-                {
-                    "dim": n,
-                    "cdf": float(np.max(np.abs(law.cdf(x) - cf))),
-                    "pdf": float(np.max(np.abs(law.pdf(x)[central] / pf[central] - 1))),
-                }
-            )
+    coarse = Recursion()
+    fine = Recursion(points=2 * coarse.points - 1, nodes=2 * coarse.nodes - 1)
+    rows = []
+    for n in dims:
+        law = BisectorAngle(n, method=coarse)
+        ref = BisectorAngle(n, method=fine)
+        lo, hi = law.support()
+        x = np.linspace(lo, hi, 4001)
+        cf, pf = ref.cdf(x), ref.pdf(x)
+        central = (cf > 5e-4) & (cf < 1 - 5e-4)
+        rows.append(
+            {
+                "dim": n,
+                "cdf": float(np.max(np.abs(law.cdf(x) - cf))),
+                "pdf": float(np.max(np.abs(law.pdf(x)[central] / pf[central] - 1))),
+            }
+        )
     return rows
 
 

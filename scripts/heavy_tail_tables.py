@@ -35,10 +35,10 @@ import numpy as np
 from scipy import optimize
 
 from lni_geometry import sample_angles, sample_vectors
+from lni_geometry.bench.models import stable_draws_per_second
 from lni_geometry.models import StudentT, SymmetricStable
 from lni_geometry.tails import (
     alpha_for_angle,
-    stable_draws_per_second,
     stable_tail_constant,
     stable_tail_probability,
     tail_index,

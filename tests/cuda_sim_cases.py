@@ -174,7 +174,7 @@ def test_auto_never_picks_the_simulator():
 
 
 def test_validate_parity_small():
-    from lni_geometry.cuda_bench import validate_parity
+    from lni_geometry.backends.cuda_parity import validate_parity
 
     res = validate_parity(dim=21, samples=2, start=4, seed=3)
     assert res["ok"] and res["words_equal"], res
@@ -183,14 +183,14 @@ def test_validate_parity_small():
 def test_validate_fixed_axis_law_small():
     # The exact law at dim 8 by a KS test on 150 samples: p < 1e-3 has
     # probability 1e-3 for a correct sampler (fixed seed, so deterministic).
-    from lni_geometry.cuda_bench import validate_fixed_axis_law
+    from lni_geometry.backends.cuda_parity import validate_fixed_axis_law
 
     res = validate_fixed_axis_law(dim=8, samples=150, seed=1, threads=1)
     assert res["ok"], res
 
 
 def test_bench_refuses_the_simulator():
-    from lni_geometry.cuda_bench import bench_cuda
+    from lni_geometry.bench.cuda import bench_cuda
 
     with pytest.raises(RuntimeError, match="real GPU"):
         bench_cuda(dim=16)

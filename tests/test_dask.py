@@ -70,7 +70,7 @@ def cpu_sums(dim, samples, seed=0, start=0, model=None):
 # --- task planning (pure, no cluster) ----------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=max(60, settings.default.max_examples), deadline=None)
 @given(
     dim=st.integers(2, 2**24),
     samples=st.integers(1, 300),

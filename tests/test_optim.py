@@ -4,6 +4,13 @@ Lion is checked against its rule (Chen et al. 2023) written out entry by entry,
 and against lion-pytorch when it is installed.  Enim's step norm and rotation
 angle are exact by construction and checked to rounding; its LNI angle is
 checked in law (KS, p-value threshold 1e-3: see tests/test_lni.py).
+
+Power: the rule check is bit-exact, so any change of the arithmetic fails it
+(``test_lion_check_rejects_planted_bugs``: weight decay 0.1% off, not multiplied
+by lr, applied after the step, momentum updated first); Enim's angle is checked to
+1e-10 rad and its norm to 1e-12 relative, its weight decay to 1e-14
+(``test_enim_check_rejects_weight_decay_off``); the LNI angle law (KS, 1000 draws
+against 20000) rejects a cdf difference of about 0.065.
 """
 
 import math
@@ -14,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
 
-from lni_geometry import sample_angles, sign_angle
+from lni_geometry import sample_angles
 from lni_geometry.geometry import _angle_between
 from lni_geometry.optim import enim_step, lion_step
 
@@ -61,21 +68,56 @@ def lion_by_hand(p, g, m, lr, b1, b2, wd):
 # --- Lion ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("config", CONFIGS)
-def test_lion_matches_rule(dtype, config):
+def check_lion_against_rule(step, dtype, config):
+    """Three steps of ``step`` equal Chen et al.'s rule written out entry by entry, bit for bit."""
     lr, b1, b2, wd = config
     p, g, m = inputs(300, dtype, seed=int(lr * 1e4) + 7)
     c = b1 * m.astype(np.float64) + (1 - b1) * g.astype(np.float64)
     assert np.sum(c == 0) >= 20  # the test covers sign(0) = 0
     for _ in range(3):  # a few steps, with new gradients
         want_p, want_m = lion_by_hand(p, g, m, lr, b1, b2, wd)
-        got_p, got_m = lion_step(p, g, m, lr=lr, beta1=b1, beta2=b2, weight_decay=wd)
+        got_p, got_m = step(p, g, m, lr=lr, beta1=b1, beta2=b2, weight_decay=wd)
         assert got_p.dtype == dtype and got_m.dtype == dtype
         np.testing.assert_array_equal(got_p, want_p)
         np.testing.assert_array_equal(got_m, want_m)
         p, m = got_p, got_m
         g = np.roll(g, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("config", CONFIGS)
+def test_lion_matches_rule(dtype, config):
+    check_lion_against_rule(lion_step, dtype, config)
+
+
+def _wd_off(p, g, m, **kw):  # weight decay 0.1% too strong
+    return lion_step(p, g, m, **{**kw, "weight_decay": kw["weight_decay"] * 1.001})
+
+
+def _wd_not_times_lr(p, g, m, lr, weight_decay, **kw):  # p - lr sign(c) - wd p
+    new_p, new_m = lion_step(p, g, m, lr=lr, weight_decay=0.0, **kw)
+    return (new_p - p.dtype.type(weight_decay) * p).astype(p.dtype), new_m
+
+
+def _wd_after_step(p, g, m, lr, weight_decay, **kw):  # decays the updated weights
+    new_p, new_m = lion_step(p, g, m, lr=lr, weight_decay=0.0, **kw)
+    return (new_p * p.dtype.type(1 - lr * weight_decay)).astype(p.dtype), new_m
+
+
+def _momentum_first(p, g, m, beta1, beta2, **kw):  # c from the updated momentum
+    _, new_m = lion_step(p, g, m, beta1=beta1, beta2=beta2, **kw)
+    new_p, _ = lion_step(p, g, new_m, beta1=beta1, beta2=beta2, **kw)
+    return new_p, new_m
+
+
+@pytest.mark.parametrize("planted", [_wd_off, _wd_not_times_lr, _wd_after_step, _momentum_first])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lion_check_rejects_planted_bugs(planted, dtype):
+    """Power: weight decay 0.1% off, not multiplied by lr, applied after the step, or
+    the momentum updated before c is formed: the rule check fails (it is exact, so
+    it detects any change of the arithmetic)."""
+    with pytest.raises(AssertionError):
+        check_lion_against_rule(planted, dtype, (3e-3, 0.9, 0.99, 0.1))
 
 
 def test_lion_zero_c_gives_zero_update():
@@ -103,8 +145,11 @@ def test_lion_return_angle_is_sign_angle(dtype):
     p, g, m = inputs(200, dtype, seed=3)
     c = np.float64(0.9) * m.astype(np.float64) + 0.1 * g.astype(np.float64)
     *_, a = lion_step(p, g, m, lr=1e-3, return_angle=True)
-    assert a == pytest.approx(sign_angle(c), abs=1e-6 if dtype == np.float32 else 1e-14)
+    # the sign angle from its definition: cos = ||c||_1 / (sqrt(nnz(c)) ||c||_2)
+    want = math.acos(np.abs(c).sum() / (math.sqrt(np.count_nonzero(c)) * np.linalg.norm(c)))
+    assert a == pytest.approx(want, abs=1e-6 if dtype == np.float32 else 1e-12)
     # the sign angle ignores the zeros of c: it is smaller than the bisector angle here
+    assert a < math.acos(np.abs(c).sum() / (math.sqrt(c.size) * np.linalg.norm(c))) - 0.05
     new_p, _ = lion_step(p, g, m, lr=1e-3)
     step = (p.astype(np.float64) - new_p) / 1e-3
     assert angle(step, c) == pytest.approx(a, abs=1e-3 if dtype == np.float32 else 1e-9)
@@ -123,11 +168,13 @@ def test_lion_model_is_concatenation():
     for k in p:
         assert new_p[k].shape == p[k].shape and new_p[k].dtype == p[k].dtype
         assert new_m[k].dtype == m[k].dtype
-        want_p, want_m = lion_step(*(d[k].astype(np.float64) for d in (p, g, m)), lr=0.01, weight_decay=0.1)
+        want_p, want_m = lion_by_hand(*(np.ravel(d[k]).astype(np.float64) for d in (p, g, m)), 0.01, 0.9, 0.99, 0.1)
+        want_p, want_m = want_p.reshape(p[k].shape), want_m.reshape(p[k].shape)
         np.testing.assert_array_equal(new_p[k], want_p.astype(p[k].dtype))
         np.testing.assert_array_equal(new_m[k], want_m.astype(m[k].dtype))
     flat = lambda d: np.concatenate([np.ravel(d[k]).astype(np.float64) for k in p])  # noqa: E731
-    assert a == pytest.approx(sign_angle(0.9 * flat(m) + 0.1 * flat(g)), abs=1e-14)
+    c = 0.9 * flat(m) + 0.1 * flat(g)  # no zeros: the sign angle is the bisector angle
+    assert a == pytest.approx(math.acos(np.abs(c).sum() / (math.sqrt(c.size) * np.linalg.norm(c))), abs=1e-12)
     # lists and tuples keep their type
     out_list, _ = lion_step(list(p.values()), list(g.values()), tuple(m.values()), lr=0.01)
     out_tuple, _ = lion_step(tuple(p.values()), list(g.values()), list(m.values()), lr=0.01)
@@ -172,21 +219,32 @@ def test_enim_step_norm_and_angle_exact(n, a):
             enim_step(p, g, m, lr=lr, angle=a, rng=0)
         return
     new_p, new_m, turned = enim_step(p, g, m, lr=lr, angle=a, rng=1, return_angle=True)
-    assert turned == a
     update = (p - new_p) / lr
     c = 0.9 * m + 0.1 * g
     assert np.linalg.norm(update) == pytest.approx(math.sqrt(n), rel=1e-12)
-    assert abs(angle(update, c) - a) < 1e-10
+    assert abs(angle(update, c) - a) < 1e-10  # the requested angle, measured on the step
+    assert abs(turned - angle(update, c)) < 1e-10  # and the reported one
     np.testing.assert_array_equal(new_m, 0.99 * m + (1 - 0.99) * g)
 
 
-def test_enim_endpoints_and_weight_decay():
+def check_enim_endpoints(step):
+    """Angles 0 and pi: the step is -+lr sqrt(n) c/|c| plus the decoupled weight decay -lr wd p."""
     p, g, m = inputs(50, np.float64, seed=5, zeros=False)
     c = 0.9 * m + 0.1 * g
     unit = c / np.linalg.norm(c)
     for a, sign in ((0.0, 1.0), (np.pi, -1.0)):
-        new_p, _ = enim_step(p, g, m, lr=0.1, angle=a, weight_decay=0.2, rng=0)
+        new_p, _ = step(p, g, m, lr=0.1, angle=a, weight_decay=0.2, rng=0)
         np.testing.assert_allclose(new_p, p - 0.1 * (sign * math.sqrt(50) * unit + 0.2 * p), rtol=0, atol=1e-14)
+
+
+def test_enim_endpoints_and_weight_decay():
+    check_enim_endpoints(enim_step)
+
+
+def test_enim_check_rejects_weight_decay_off():
+    """Power: Enim with its weight decay 0.1% too strong fails the check above."""
+    with pytest.raises(AssertionError):
+        check_enim_endpoints(lambda *a, weight_decay, **kw: enim_step(*a, weight_decay=weight_decay * 1.001, **kw))
 
 
 def test_enim_float32():
@@ -366,7 +424,7 @@ hyper = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=max(50, settings.default.max_examples), deadline=None)
 @given(arrays=float_arrays, hp=hyper, a=st.one_of(st.floats(0.0, np.pi), st.just("lni")), seed=st.integers(0, 2**32))
 def test_steps_preserve_dtype_and_inputs(arrays, hp, a, seed):
     p, g, m = arrays
@@ -383,7 +441,7 @@ def test_steps_preserve_dtype_and_inputs(arrays, hp, a, seed):
         np.testing.assert_array_equal(x, y)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=max(30, settings.default.max_examples), deadline=None)
 @given(arrays=float_arrays, hp=hyper)
 def test_lion_update_is_sign(arrays, hp):
     """Lion's update is in {-1, 0, 1}: undo the weight decay and read it back."""

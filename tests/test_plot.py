@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from scipy import special  # noqa: E402
 
 from lni_geometry import plot, sample_angles, theory  # noqa: E402
 
@@ -56,15 +57,31 @@ def test_concentration_matches_the_exact_curve(ax):
     exact = np.degrees(np.arccos([theory.bisector_cos_mean(int(d)) for d in dims]))
     sd = np.degrees(np.sqrt([theory.bisector_cos_var(int(d)) for d in dims]) / np.sin(np.radians(exact)))
     # The sample mean of 400 angles is within 5 standard errors of arccos(E cos)
-    # (plus the small curvature offset, O(sd^2), far below that at these dims).
+    # (plus the small curvature offset, O(sd^2), far below that at these dims):
+    # a curve 0.3 sd off at any dimension would fail.
     assert np.all(np.abs(means - exact) < 5 * sd / np.sqrt(400) + 0.05 * sd)
 
 
-def test_decomposition_adds_up(ax):
-    out = plot.decomposition(10**4, ax=ax, points=200)
+def test_decomposition_curves_against_independent_values(ax):
+    """The three curves (each divided by n) against values that do not come from
+    the decomposition: the sphere factor's closed form 2**n sin(a)**(n-2) / B_n
+    (scipy's gammaln), the density integrating to one over the plotted grid, and the
+    orthant fraction: exactly 1 up to arcsin(1/sqrt n), at most 1, below it in the bulk, and at
+    a* = arccos(sqrt(2/pi)) near its bulk rate -log 2 - log(1 - 2/pi)/2 (the gap
+    is O(log(n)/n), 1e-3 at n = 1e4)."""
+    n = 10**4
+    out = plot.decomposition(n, ax=ax)
     assert out is ax
-    ls, lg, lp = (line.get_data()[1] for line in ax.lines[:3])
-    np.testing.assert_allclose(ls + lg, lp, rtol=0, atol=1e-9)
+    (x, ls), (_, lg), (_, lp) = (line.get_data() for line in ax.lines[:3])
+    a = np.radians(x)
+    log_b = 0.5 * np.log(np.pi) + special.gammaln((n - 1) / 2) - special.gammaln(n / 2)
+    np.testing.assert_allclose(ls, (n * np.log(2) + (n - 2) * np.log(np.sin(a)) - log_b) / n, rtol=1e-12)
+    # the grid spacing (0.002 rad) is half the angle's sd: the trapezoid rule is exact to 1e-9 here
+    assert np.trapezoid(np.exp(n * lp), a) == pytest.approx(1.0, abs=1e-6)
+    a0 = np.arcsin(1 / np.sqrt(n))
+    assert np.all(lg[a <= a0] == 0) and np.all(lg <= 0) and np.all(lg[a > 0.5] < 0)
+    bulk = -np.log(2) - 0.5 * np.log(1 - 2 / np.pi)
+    assert abs(np.interp(np.arccos(np.sqrt(2 / np.pi)), a, lg) - bulk) < 1e-3
 
 
 @pytest.mark.parametrize("bad", [[], [0.1, np.nan]])

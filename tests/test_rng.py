@@ -167,24 +167,91 @@ def test_resolution_largest_normal():
     assert 6.76 < MAX_NORMAL < 6.77
 
 
+@njit(cache=True)
+def _radius_sq_many(w, out):
+    """``z0**2 + z1**2`` of the transform for the words ``(w, 0)``: ``r**2``."""
+    for i in range(w.size):
+        z0, z1 = box_muller(w[i], np.uint32(0))
+        out[i] = z0 * z0 + z1 * z1
+
+
+@njit(cache=True)
+def _cos_many(w, out):
+    """``z0 / |z|`` of the transform for the words ``(123456789, w)``: ``cos t``."""
+    for i in range(w.size):
+        z0, z1 = box_muller(np.uint32(123456789), w[i])
+        out[i] = z0 / math.sqrt(z0 * z0 + z1 * z1)
+
+
+def _transform_words():
+    """Every word below 2**20 (the largest radii, where the discretisation bias
+    lives), the quadrant edges, and 2**20 words spread over the rest."""
+    g = np.random.default_rng(31)
+    rest = g.integers(2**20, 2**32, 2**20, dtype=np.uint64)
+    edges = np.array([k * 2**30 + d for k in range(4) for d in (-1, 0, 1)
+                      if 0 <= k * 2**30 + d < 2**32] + [2**32 - 1], dtype=np.uint64)
+    return np.concatenate([np.arange(2**20, dtype=np.uint64), rest, edges]).astype(np.uint32)
+
+
+def check_transform_is_the_midpoint_grid(radius_sq, cos):
+    """The transform is Box-Muller on the midpoint grids ``u = (w + 1/2) 2**-32``,
+    ``t = 2 pi (w + 1/2) 2**-32``: ``r**2 = -2 log u`` to 4e-15 relative and
+    ``cos t`` to 4e-15 (numpy's log and cos of the exact grid points)."""
+    w = _transform_words()
+    u = (w.astype(np.float64) + 0.5) * 2.0**-32
+    got = radius_sq(w)
+    ref = -2 * np.log(u)
+    assert np.max(np.abs(got / ref - 1)) < 4e-15
+    assert np.max(np.abs(cos(w) - np.cos(2 * np.pi * u))) < 4e-15
+
+
+def _package_radius_sq(w):
+    out = np.empty(w.size)
+    _radius_sq_many(w, out)
+    return out
+
+
+def _package_cos(w):
+    out = np.empty(w.size)
+    _cos_many(w, out)
+    return out
+
+
 def test_transform_bias_below_monte_carlo_error_at_1e12():
     """The documented bias bounds of the discretised Box-Muller transform.
 
-    u = (k + 1/2) 2**-32 takes N = 2**32 equally spaced values, so
+    The transform (called here on every word of the tail and 2**20 others) is
+    Box-Muller on the midpoint grids, so over its N = 2**32 equally likely words
     E r**2 = -2/N sum log u_k = -2/N (lgamma(N + 1/2) - lgamma(1/2) - N log N)
-    exactly; E z**2 = E r**2 / 2 (the midpoint grid of angles has E cos**2 = 1/2
-    exactly).  For the monotone r(u) the midpoint sum differs from the integral
-    by at most (r(1/N) + r(u_0))/N.  Both biases must be far below the Monte Carlo
-    standard errors of the means at 1e12 draws.
+    exactly, up to its rounding (4e-15 relative); E z**2 = E r**2 / 2 (the midpoint
+    grid of angles has E cos**2 = 1/2 exactly).  For the monotone r(u) the midpoint
+    sum differs from the integral by at most (r(1/N) + r(u_0))/N.  Both biases must
+    be far below the Monte Carlo standard errors of the means at 1e12 draws.
     """
+    check_transform_is_the_midpoint_grid(_package_radius_sq, _package_cos)
     N = 2.0**32
     mean_r2 = -2.0 / N * (special.gammaln(N + 0.5) - special.gammaln(0.5) - N * math.log(N))
-    bias_z2 = abs(mean_r2 / 2 - 1)
-    bias_abs = (math.sqrt(2 * math.log(N)) + MAX_NORMAL) / N / math.sqrt(math.pi / 2)
+    bias_z2 = abs(mean_r2 / 2 - 1) + 4e-15
+    bias_abs = (math.sqrt(2 * math.log(N)) + MAX_NORMAL) / N / math.sqrt(math.pi / 2) + 4e-15
     se_z2 = math.sqrt(2.0) / 1e6  # sd(z**2) / sqrt(1e12), relative to E z**2 = 1
     se_abs = math.sqrt(1 - 2 / math.pi) / 1e6 / math.sqrt(2 / math.pi)
     assert bias_z2 < 1e-9 and bias_z2 < se_z2 / 100
     assert bias_abs < 3e-9 and bias_abs < se_abs / 100
+
+
+@pytest.mark.parametrize("bug", ["offset", "scale", "turn"])
+def test_transform_check_rejects_a_wrong_constant(bug):
+    """Power: the check above fails for a transform with the uniform's offset 1/4
+    instead of 1/2, its scale 2**-32 (1 + 2**-40), or the angle's 2 pi off by 1e-12."""
+    radius_sq, cos = _package_radius_sq, _package_cos
+    if bug == "offset":
+        radius_sq = lambda w: -2 * np.log((w + 0.25) * 2.0**-32)  # noqa: E731
+    elif bug == "scale":
+        radius_sq = lambda w: -2 * np.log((w + 0.5) * (2.0**-32 * (1 + 2.0**-40)))  # noqa: E731
+    else:
+        cos = lambda w: np.cos(2 * np.pi * (1 + 1e-12) * (w + 0.5) * 2.0**-32)  # noqa: E731
+    with pytest.raises(AssertionError):
+        check_transform_is_the_midpoint_grid(radius_sq, cos)
 
 
 def test_gaussian_coordinates_against_numpy_reference():

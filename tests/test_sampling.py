@@ -18,7 +18,6 @@ from scipy import special, stats
 
 from lni_geometry import AngleSample, Gaussian, bisector_angle, fixed_axis_angle, sample_angles, sample_vectors
 from lni_geometry import kernels
-from lni_geometry.backends import cpu
 
 # A KS test at a fixed seed "fails" with probability 1e-3 under the null: a
 # deterministic outcome, but a threshold set by the test's own law, not tuned.

@@ -7,13 +7,10 @@ Measured, never asserted; the figures go in the README with the GPU and date.
   as a user writes it (``cupy.random.standard_normal`` then ``abs``, square and
   the three sums: generate-then-reduce), against an estimated limit from the
   GPU's float64 throughput, and Figure 1's size (dim ``6e6``, ``1e5`` samples).
-- :func:`validate_parity`: CUDA sums against the CPU backend's at any size.
-- :func:`validate_fixed_axis_law`: the fixed-axis angle of CUDA samples
-  against its exact law by a Kolmogorov-Smirnov test.
 
-The benchmark needs a real GPU and fails with a clear message without one; the
-two checks also run under the simulator (at small sizes: they are what
-``tests/cuda_sim_cases.py`` calls).
+The benchmark needs a real GPU and fails with a clear message without one.  The
+correctness checks it runs (parity with the CPU, the fixed-axis law) live beside
+the backend they check, in :mod:`lni_geometry.backends.cuda_parity`.
 """
 
 from __future__ import annotations
@@ -23,12 +20,12 @@ import math
 import re
 import time
 
-import numpy as np
 from numba import cuda, int64
 
-from .models import gaussian_block
+from ..backends.cuda_parity import FIGURE1_DIM, FIGURE1_SAMPLES
+from ..models import gaussian_block
 
-__all__ = ["bench_cuda", "format_cuda", "validate_parity", "validate_fixed_axis_law", "estimate_limit"]
+__all__ = ["bench_cuda", "estimate_limit", "format_cuda", "fp64_ops_per_normal"]
 
 #: Float64 lanes per SM per clock by compute capability (CUDA C Programming
 #: Guide, "Arithmetic Instructions" throughput table); other GPUs have 2.
@@ -37,18 +34,13 @@ FP64_LANES = {(6, 0): 32, (7, 0): 32, (8, 0): 32, (9, 0): 64, (10, 0): 64}
 #: SASS (a reciprocal or rsqrt seed, Newton steps and a rounding fix): an
 #: assumption of the estimate, stated in docs/cuda.md.
 FP64_DIV_SQRT_COST = 8
-#: Figure 1 of the seed paper: S^6000000 at 1e5 samples.
-FIGURE1_DIM = 6_000_000
-FIGURE1_SAMPLES = 100_000
-#: Relative tolerance of the CPU/GPU parity check (see lni_geometry.backends.cuda).
-PARITY_RTOL = 1e-9
 
 
 def _cuda_module(real_gpu):
     """The CUDA backend, or RuntimeError saying why not (``real_gpu``: refuse the simulator)."""
     from numba import config
 
-    from .backends import require_cuda
+    from ..backends import require_cuda
 
     if real_gpu and config.ENABLE_CUDASIM:
         raise RuntimeError(
@@ -209,8 +201,8 @@ def bench_cuda(dim=1 << 20, samples=None, repeat=3, seed=0, figure1=True, figure
         simulator), with the reason and the fix.
     """
     cb = _cuda_module(real_gpu=True)
-    from . import rng
-    from .models import Gaussian
+    from .. import rng
+    from ..models import Gaussian
 
     dim = int(dim)
     if dim < 2:
@@ -251,7 +243,7 @@ def bench_cuda(dim=1 << 20, samples=None, repeat=3, seed=0, figure1=True, figure
     if figure1:
         predicted = FIGURE1_DIM * FIGURE1_SAMPLES / ours
         if predicted <= figure1_budget_s:
-            from .sampling import sample_angles
+            from ..sampling import sample_angles
 
             sample_angles(FIGURE1_DIM, 2, seed=seed, backend="cuda")  # warm
             t0 = time.perf_counter()
@@ -291,85 +283,3 @@ def format_cuda(res):
         else:
             lines.append(f"Figure 1: {fig['skipped']}")
     return "\n".join(lines)
-
-
-# --- full-size checks -----------------------------------------------------------
-
-
-def validate_parity(dim=FIGURE1_DIM, samples=16, start=0, seed=0, model="gaussian", rtol=PARITY_RTOL):
-    """Compare CUDA sums with the CPU backend's for the same seed and samples.
-
-    The deviation of a column is ``max |cuda - cpu| / scale`` with ``scale = l1``
-    for ``l1`` and ``total`` (``|total| <= l1``, and ``total`` itself can be
-    near 0) and ``scale = l2sq`` for ``l2sq``.
-
-    Returns
-    -------
-    dict
-        ``deviation`` (per column), ``rtol``, ``ok`` (every deviation
-        ``<= rtol``), ``words_equal`` (the raw Philox words of a few blocks of
-        each sample equal the CPU's), the sizes and the device.
-    """
-    cb = _cuda_module(real_gpu=False)
-    from . import rng
-    from .backends import cpu
-    from .models import model_from_spec
-
-    mod = model_from_spec(model)
-    key = rng.key_from_seed(seed)
-    g = cb.sample_sums(key, mod, dim, start, samples)
-    c = cpu.sample_sums(key, mod, dim, start, samples)
-    scale = np.stack([c[:, 0], c[:, 1], c[:, 0]], axis=1)
-    dev = np.max(np.abs(g - c) / scale, axis=0)
-    s_idx = np.repeat(np.arange(start, start + samples, dtype=np.int64), 3)
-    b_idx = np.tile(np.array([0, 1, max(0, (dim - 1) // mod.coords_per_block)], dtype=np.uint64), samples)
-    words = cb.philox_words(key, s_idx, b_idx)
-    counters = np.stack(
-        [b_idx & 0xFFFFFFFF, b_idx >> np.uint64(32),
-         s_idx.astype(np.uint64) & 0xFFFFFFFF, s_idx.astype(np.uint64) >> np.uint64(32)], axis=1
-    ).astype(np.uint32)
-    return {
-        "dim": int(dim), "samples": int(samples), "start": int(start), "model": mod.spec,
-        "deviation": {"l1": float(dev[0]), "l2sq": float(dev[1]), "total": float(dev[2])},
-        "rtol": rtol,
-        "ok": bool(np.all(dev <= rtol)),
-        "words_equal": bool(np.array_equal(words, rng.philox4x32_10(counters, key))),
-    }
-
-
-def validate_fixed_axis_law(dim=FIGURE1_DIM, samples=FIGURE1_SAMPLES, seed=0, alpha=1e-3, threads=None):
-    """KS test of the fixed-axis angle of Gaussian CUDA samples against its exact law.
-
-    For ``g`` uniform on the sphere ``S^(n-1)`` the angle ``a`` to a fixed unit
-    vector has density ``sin(a)**(n-2) / B((n-1)/2, 1/2)`` on ``[0, pi]``
-    (Cai, Fan and Jiang, "Distributions of angles in random packing on
-    spheres", JMLR 14, 2013), i.e. ``(1 + cos a) / 2 ~ Beta((n-1)/2, (n-1)/2)``.
-    ``cos a = total / sqrt(n * l2sq)`` is taken from the sums directly (no
-    ``arccos`` round trip).  Under the law the p-value is uniform, so a correct
-    sampler fails with probability ``alpha``.  ``threads`` overrides the CUDA
-    block size (:func:`lni_geometry.backends.cuda.layout`; small under the
-    simulator).
-
-    Returns
-    -------
-    dict
-        ``statistic``, ``pvalue``, ``alpha``, ``ok`` (``pvalue >= alpha``),
-        ``seconds`` (of the sampling), the sizes.
-    """
-    from scipy import stats
-
-    cb = _cuda_module(real_gpu=False)
-    from . import rng
-    from .models import Gaussian
-
-    t0 = time.perf_counter()
-    sums = cb.sample_sums(rng.key_from_seed(seed), Gaussian(), dim, 0, samples, threads=threads)
-    seconds = time.perf_counter() - t0
-    cos_a = sums[:, 2] / np.sqrt(dim * sums[:, 1])
-    a = (dim - 1) / 2.0
-    res = stats.kstest((1.0 + cos_a) / 2.0, stats.beta(a, a).cdf)
-    return {
-        "dim": int(dim), "samples": int(samples), "seed": seed,
-        "statistic": float(res.statistic), "pvalue": float(res.pvalue),
-        "alpha": alpha, "ok": bool(res.pvalue >= alpha), "seconds": seconds,
-    }

@@ -1,0 +1,234 @@
+"""CPU throughput and memory benchmarks (``lni-geometry bench``).
+
+Measured, never asserted: the figures go in the README with the machine.
+
+Rows of the CPU benchmark (all at the same ``dim``, best of ``repeat`` runs):
+
+- ``lni_geometry cpu``: :func:`lni_geometry.sample_angles` on all numba threads;
+- ``numpy``: what a user writes, one thread:
+  ``x = rng.standard_normal(dim); x.__abs__().sum(); (x * x).sum()``;
+- ``numba + Generator``: one ``numpy.random.Generator`` per thread inside
+  ``numba.njit(nogil=True)`` with the three sums fused, run on as many Python
+  threads as numba uses;
+- the breakdown of our kernel: Philox words alone, Philox + Box-Muller written
+  to a buffer (no sums), and the full fused kernel, so one sees where the time
+  goes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+from numba import njit, prange, uint32
+
+from .. import kernels, models, rng
+from ..runs import cpu_frequency_hz, machine_description
+from ..sampling import sample_angles
+
+__all__ = ["bench_cpu", "bench_memory", "format_cpu", "format_memory", "numba_generator_peer", "numpy_peer"]
+
+
+# --- peers ------------------------------------------------------------------
+
+
+def numpy_peer(dim, repeat, seed=0):
+    """Normals per second of numpy as a user writes it (one thread)."""
+    gen = np.random.default_rng(seed)
+    best = 0.0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        x = gen.standard_normal(dim)
+        l1 = np.abs(x).sum()
+        l2 = (x * x).sum()
+        dt = time.perf_counter() - t0
+        best = max(best, dim / dt)
+    del l1, l2
+    return best
+
+
+@njit(nogil=True, cache=True)
+def _generator_sums(gen, dim):
+    l1 = 0.0
+    l2 = 0.0
+    t = 0.0
+    for _ in range(dim):
+        z = gen.standard_normal()
+        l1 += abs(z)
+        l2 += z * z
+        t += z
+    return l1, l2, t
+
+
+def numba_generator_peer(dim, samples, threads, seed=0):
+    """Normals per second of numba with one numpy Generator per thread (nogil, fused sums)."""
+    gens = [np.random.default_rng([seed, t]) for t in range(threads)]
+    _generator_sums(gens[0], 16)  # compile
+    per_thread = max(1, samples // threads)
+
+    def work(gen):
+        for _ in range(per_thread):
+            _generator_sums(gen, dim)
+
+    with ThreadPoolExecutor(threads) as ex:
+        t0 = time.perf_counter()
+        list(ex.map(work, gens))
+        dt = time.perf_counter() - t0
+    return threads * per_thread * dim / dt
+
+
+# --- breakdown of our kernel ----------------------------------------------------
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _philox_only(k0, k1, samples, blocks):
+    acc = np.zeros(samples, dtype=np.uint32)
+    for s in prange(samples):
+        a = uint32(0)
+        for b in range(blocks):
+            w0, w1, w2, w3 = rng.stream_words(k0, k1, s, b, 0)
+            a ^= w0 ^ w1 ^ w2 ^ w3
+        acc[s] = a
+    return acc
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _transform_only(k0, k1, samples, dim):
+    """Philox + Box-Muller into a tile buffer, no sums (the buffer's last value kept)."""
+    out = np.empty(samples)
+    for s in prange(samples):
+        buf = np.empty(kernels.TILE)
+        for t0 in range(0, dim, kernels.TILE):
+            models.fill_tile(0, 0.0, 0.0, k0, k1, s, t0, kernels.TILE, buf)
+        out[s] = buf[0]
+    return out
+
+
+def _rate(fn, count, repeat):
+    fn()  # compile / warm
+    best = 0.0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = max(best, count / (time.perf_counter() - t0))
+    return best
+
+
+def bench_cpu(dim=1 << 20, samples=None, repeat=3):
+    """Normals per second of the CPU backend and its two peers, and the breakdown.
+
+    Returns
+    -------
+    dict
+        Keys ``ours``, ``numpy``, ``numba_generator`` (normals/s), ``philox_words``
+        (words/s), ``transform`` (normals/s without sums), ratios, and
+        ``cycles_per_normal`` (all threads together, at the nominal clock).
+    """
+    threads = numba.get_num_threads()
+    if samples is None:
+        samples = max(8 * threads, (1 << 26) // dim)
+    key = rng.key_from_seed(0)
+    n = dim * samples
+    ours = _rate(lambda: sample_angles(dim, samples, seed=1, backend="cpu"), n, repeat)
+    philox = _rate(lambda: _philox_only(key[0], key[1], samples, dim // 4), 4 * (dim // 4) * samples, repeat)
+    transform = _rate(lambda: _transform_only(key[0], key[1], samples, dim), n, repeat)
+    npy = numpy_peer(dim, max(repeat, 8))
+    gen = max(numba_generator_peer(dim, max(threads, samples // 4), threads) for _ in range(repeat))
+    freq = cpu_frequency_hz()
+    res = {
+        "dim": dim,
+        "samples": samples,
+        "threads": threads,
+        "ours": ours,
+        "numpy": npy,
+        "numba_generator": gen,
+        "ratio_numpy": ours / npy,
+        "ratio_numba_generator": ours / gen,
+        "philox_words": philox,
+        "transform": transform,
+        "machine": machine_description(),
+    }
+    if freq:
+        res["cycles_per_normal"] = threads * freq / ours
+        res["cycles_per_philox_word"] = threads * freq / philox
+        res["cycles_per_transform_normal"] = threads * freq / transform
+    return res
+
+
+_MEMORY_CHILD = """
+import json, resource, sys
+import lni_geometry
+from lni_geometry import sample_angles
+
+def rss_mb():
+    with open('/proc/self/status') as fh:
+        d = dict(l.split(':', 1) for l in fh)
+    return int(d['VmRSS'].split()[0]) / 1024, int(d['VmHWM'].split()[0]) / 1024
+
+dim, samples = int(sys.argv[1]), int(sys.argv[2])
+sample_angles(1000, 4, backend='cpu')          # compile / load the kernels
+sample_angles(2 * 65536 + 5, 1, backend='cpu')
+base, _ = rss_mb()
+s = sample_angles(dim, samples, backend='cpu')
+_, peak = rss_mb()
+print(json.dumps({'baseline_mb': base, 'peak_mb': peak, 'mean_deg': float(s.bisector.mean() * 57.29577951308232)}))
+"""
+
+
+def bench_memory(dim=10**8, samples=4):
+    """Peak resident memory of ``sample_angles(dim, samples)`` above the interpreter.
+
+    Runs in a fresh process: the baseline is the RSS after importing the package
+    and loading the compiled kernels; the peak is VmHWM after the run.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(dim), str(samples)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res.update(dim=dim, samples=samples, above_baseline_mb=res["peak_mb"] - res["baseline_mb"])
+    return res
+
+
+def format_cpu(res):
+    """The CPU benchmark as a markdown table."""
+    lines = [
+        f"machine: {res['machine']}",
+        f"dim = {res['dim']}, samples = {res['samples']}, threads = {res['threads']}",
+        "",
+        "| implementation | normals/s | vs ours |",
+        "| --- | ---: | ---: |",
+        f"| lni_geometry cpu ({res['threads']} threads) | {res['ours']:.3e} | 1.00 |",
+        f"| numpy, 1 thread (standard_normal, abs().sum(), (x*x).sum()) | {res['numpy']:.3e} | {res['numpy'] / res['ours']:.2f} |",
+        f"| numba + numpy Generator, {res['threads']} threads, nogil, fused | {res['numba_generator']:.3e} | {res['numba_generator'] / res['ours']:.2f} |",
+        "",
+        f"ours / numpy = {res['ratio_numpy']:.1f}x, ours / numba+Generator = {res['ratio_numba_generator']:.2f}x",
+        "",
+        "where the time goes (all threads):",
+        f"  Philox4x32-10 words alone:        {res['philox_words']:.3e} words/s",
+        f"  Philox + Box-Muller (no sums):    {res['transform']:.3e} normals/s",
+        f"  full fused kernel (sums):         {res['ours']:.3e} normals/s",
+    ]
+    if "cycles_per_normal" in res:
+        lines += [
+            f"  cycles per normal (threads x clock / rate): {res['cycles_per_normal']:.2f} "
+            f"(Philox {res['cycles_per_philox_word']:.2f} per word, transform {res['cycles_per_transform_normal']:.2f})",
+        ]
+    return "\n".join(lines)
+
+
+def format_memory(res):
+    return (
+        f"memory: dim = {res['dim']}, samples = {res['samples']}: peak RSS {res['peak_mb']:.1f} MB, "
+        f"{res['above_baseline_mb']:.1f} MB above the interpreter with the package loaded "
+        f"({res['baseline_mb']:.1f} MB)"
+    )
+
+

@@ -1,0 +1,145 @@
+"""Run many configurations through the cache: worker processes on one machine, or Dask.
+
+:func:`run_many` reads finished runs from the cache and trains the others in
+parallel, each worker process with one torch thread (so that results do not
+depend on the number of workers), storing each run as soon as it finishes: an
+interrupted grid loses at most the unfinished runs' last seconds (they keep a
+checkpoint).  With ``client=`` (a ``dask.distributed`` client, as for
+:func:`lni_geometry.sweep`) the runs are submitted to that cluster instead;
+the workers must see the cache directory (one machine or a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .cache import load_result, result_path
+
+__all__ = ["run_many"]
+
+
+def _init_worker():
+    import numba
+    import torch
+
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+
+
+def _run_one(config, cache):
+    """Train one run in a worker (or read it back); return its cache file."""
+    from .engine import train
+
+    try:
+        train(config, cache=cache, threads=1)
+    except KeyboardInterrupt:
+        return None
+    return result_path(cache, config)
+
+
+def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="runs"):
+    """Results of many runs, from the cache or trained in parallel.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+    cache : str or os.PathLike
+        Cache directory (created if needed).
+    workers : int, optional
+        Worker processes (default: the CPU count, at most the number of runs to
+        train); 1 trains in this process.  Runs on a GPU (``device="cuda"``)
+        are trained here one after the other.
+    client : distributed.Client, optional
+        Submit the runs to this Dask cluster instead of local processes.
+    progress : bool
+        A tqdm bar over steps of the runs to train, with an ETA.
+    desc : str
+        Label of the bar.
+
+    Returns
+    -------
+    list of RunResult
+        In the order of ``configs``; ``result.meta["cached"]`` says which were
+        read back.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, after the workers have checkpointed their runs.
+    """
+    from .engine import RunConfig, train
+
+    configs = list(configs)
+    for c in configs:
+        if not isinstance(c, RunConfig):
+            raise TypeError(f"configs must be RunConfig objects, got {type(c).__name__}")
+    cache = os.fspath(cache)
+    os.makedirs(cache, exist_ok=True)
+    results = [load_result(result_path(cache, c), c) for c in configs]
+    todo = []
+    seen = set()
+    for i, r in enumerate(results):
+        if r is None and configs[i].digest() not in seen:
+            todo.append(i)
+            seen.add(configs[i].digest())
+    if todo:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=sum(configs[i].steps for i in todo), unit="step", desc=desc,
+                       smoothing=0.05)
+        try:
+            nworkers = workers or os.cpu_count() or 1
+            nworkers = max(1, min(nworkers, len(todo)))
+            on_gpu = any(configs[i].device == "cuda" for i in todo)
+            if client is not None:
+                _run_dask(client, [configs[i] for i in todo], cache, bar)
+            elif nworkers == 1 or on_gpu:
+                for i in todo:
+                    train(configs[i], cache=cache, threads=1)
+                    if bar is not None:
+                        bar.update(configs[i].steps)
+            else:
+                _run_processes([configs[i] for i in todo], cache, nworkers, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        results = [r if r is not None else load_result(result_path(cache, c), c)
+                   for r, c in zip(results, configs)]
+    missing = [c.label() for c, r in zip(configs, results) if r is None]
+    if missing:
+        raise KeyboardInterrupt(f"{len(missing)} runs unfinished (checkpointed): {missing[:3]}")
+    return results
+
+
+def _run_processes(configs, cache, nworkers, bar):
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=ctx, initializer=_init_worker)
+    try:
+        futures = {pool.submit(_run_one, c, cache): c for c in configs}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                f.result()  # a worker's exception is raised here
+                if bar is not None:
+                    bar.update(futures[f].steps)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _run_dask(client, configs, cache, bar):
+    from distributed import as_completed
+
+    futures = client.map(_run_one, configs, cache=cache, pure=False)
+    steps = {f.key: c.steps for f, c in zip(futures, configs)}
+    for f in as_completed(futures):
+        f.result()
+        if bar is not None:
+            bar.update(steps[f.key])
