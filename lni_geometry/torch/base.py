@@ -94,29 +94,31 @@ def c_sums(c):
     return torch.stack([c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double()])
 
 
-def step_sums(c, g, m):
-    if fast_path(c, g, m):
-        return optim_kernels.step_sums(flat_numpy(c), flat_numpy(g), flat_numpy(m))
-    c64, m64, gz = c.double(), m.double(), g == 0
-    return torch.stack([
-        c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double(),
-        gz.sum().double(), (gz & (m != 0)).sum().double(), (m64 * m64).sum(),
-    ])
+def momentum_sums(e, beta1, threshold, z=None):
+    """The telemetry sums of one tensor before its step (see :func:`optim_kernels.momentum_sums`).
 
-
-def cross_sums(c, z):
-    if fast_path(c, z):
-        return optim_kernels.cross_sums(flat_numpy(c), flat_numpy(z))
-    c64, z64 = c.double(), z.double()
-    return torch.stack([(c64 * z64).sum(), (z64 * z64).sum()])
-
-
-def count_revived(g, m, threshold):
-    if threshold <= 0.0:
-        return 0
-    if fast_path(g, m):
-        return optim_kernels.count_revived(flat_numpy(g), flat_numpy(m), threshold)
-    return ((g != 0) & (m.double().abs() < threshold)).sum()
+    ``(l1, l2sq, nnz)`` of ``c = beta1 m + (1 - beta1) g``, the counts
+    ``(zero_grad, tracing, revived)``, and with ``z`` Enim's ``(c . z, z . z)``;
+    fused kernels on the CPU (float32/float64; ``c`` formed in float64, as
+    :func:`optim_kernels.enim_update` forms it), torch elsewhere (``c`` formed
+    in the parameter's dtype, as the torch update forms it, then summed in
+    float64): Enim's sums and update always see the same ``c``.
+    """
+    m, g = e.momentum, e.grad
+    if fast_path(m, g, *(() if z is None else (z,))):
+        return optim_kernels.momentum_sums(flat_numpy(m), flat_numpy(g), beta1, threshold,
+                                           None if z is None else flat_numpy(z))
+    # c as the update will form it (in the parameter's dtype), summed in float64
+    c = torch.mul(m, beta1).add_(g, alpha=1.0 - beta1).double()
+    m64 = m.double()
+    gz = g == 0
+    sums = [c.abs().sum(), (c * c).sum(), (c != 0).sum(), gz.sum(), (gz & (m != 0)).sum(),
+            (~gz & (m64.abs() < threshold)).sum()]
+    if z is not None:
+        z64 = z.double()
+        sums += [(c * z64).sum(), (z64 * z64).sum()]
+    values = torch.stack([x.double() for x in sums]).tolist()
+    return tuple(int(v) if 2 <= i <= 5 else v for i, v in enumerate(values))
 
 
 def as_numbers(x):
@@ -189,8 +191,16 @@ class SignOptimizer(torch.optim.Optimizer):
 
     # -- telemetry --
 
-    def _record(self, entries, sums, revived, angle=None):
-        """Build and keep the step's telemetry from per-tensor ``step_sums`` and revived counts.
+    def _thresholds(self, entries):
+        """Per group: :data:`REVIVED_FRACTION` times the RMS of the momenta (before the step)."""
+        m2, count = {}, {}
+        for e in entries:
+            m2[e.group] = m2.get(e.group, 0.0) + as_numbers(c_sums(e.momentum))[1]
+            count[e.group] = count.get(e.group, 0) + e.param.numel()
+        return {gi: REVIVED_FRACTION * math.sqrt(m2[gi] / count[gi]) for gi in m2}
+
+    def _record(self, entries, sums, angle=None):
+        """Build and keep the step's telemetry from per-tensor :func:`momentum_sums`.
 
         ``angle`` is the turn applied; ``None`` means the sign angle (Lion).
         """
@@ -209,9 +219,9 @@ class SignOptimizer(torch.optim.Optimizer):
                 "n": k,
                 "zero_grad": int(s[3]),
                 "tracing": int(s[4]),
-                "revived": int(r),
+                "revived": int(s[5]),
             }
-            for e, k, s, r in zip(entries, n_t, sums, revived)
+            for e, k, s in zip(entries, n_t, sums)
         ]
         record = {
             "step": self.steps,
@@ -232,19 +242,6 @@ class SignOptimizer(torch.optim.Optimizer):
         self.telemetry = record
         self.history.append(record)
         return record
-
-    def _telemetry_sums(self, entries, cs):
-        """Per-tensor ``step_sums`` and, per group, the revived counts (before the momentum update)."""
-        sums = [as_numbers(step_sums(c, e.grad, e.momentum)) for e, c in zip(entries, cs)]
-        return sums, self._revived(entries, sums)
-
-    def _revived(self, entries, sums):
-        m2, count = {}, {}
-        for e, s in zip(entries, sums):
-            m2[e.group] = m2.get(e.group, 0.0) + s[5]
-            count[e.group] = count.get(e.group, 0) + e.param.numel()
-        threshold = {gi: REVIVED_FRACTION * math.sqrt(m2[gi] / count[gi]) for gi in m2}
-        return [int(as_numbers([count_revived(e.grad, e.momentum, threshold[e.group])])[0]) for e in entries]
 
     # -- state --
 

@@ -8,8 +8,7 @@ import numbers
 import torch
 
 from .. import optim_kernels
-from .base import (ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, cross_sums,
-                   fast_path, flat_numpy, step_sums)
+from .base import ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, fast_path, flat_numpy, momentum_sums
 
 __all__ = ["Enim"]
 
@@ -181,14 +180,6 @@ class Enim(SignOptimizer):
         return views
 
     @staticmethod
-    def _sums(e, z, beta1):
-        """Pass 1 for one tensor: ``step_sums`` of ``c`` (6 numbers), then ``c . z``, ``z . z``."""
-        if fast_path(e.param, e.grad, e.momentum, z):
-            return optim_kernels.enim_sums(flat_numpy(e.momentum), flat_numpy(e.grad), flat_numpy(z), beta1)
-        c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
-        return as_numbers(step_sums(c, e.grad, e.momentum)) + as_numbers(cross_sums(c, z))
-
-    @staticmethod
     def _update(e, z, beta1, alpha, beta, lr, wd):
         """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``."""
         if fast_path(e.param, e.grad, e.momentum, z) and e.param.is_contiguous():
@@ -221,7 +212,7 @@ class Enim(SignOptimizer):
                             f"0 or pi, got {t!r}"
                         )
                     alpha = cos_t / math.sqrt(c2)
-                elif not w2 > 1e-12 * zz:
+                elif not w2 > 1e-8 * zz:  # |sin(z, c)| < 1e-4: u would lose digits
                     return None
                 else:
                     wn = math.sqrt(w2)
@@ -250,9 +241,9 @@ class Enim(SignOptimizer):
         telemetry = self.telemetry_enabled
 
         # Pass 1: the sums of c (formed from m and g) and of z against c, one tensor at a time.
-        sums = [self._sums(e, z, b[0]) for e, z, b in zip(entries, zs, betas)]
-        tsums, csums, xsums = [s[:6] for s in sums], [s[:3] for s in sums], [s[6:] for s in sums]
-        revived = self._revived(entries, tsums) if telemetry else None
+        threshold = self._thresholds(entries) if telemetry else {}
+        sums = [momentum_sums(e, b[0], threshold.get(e.group, 0.0), z) for e, z, b in zip(entries, zs, betas)]
+        csums, xsums = [s[:3] for s in sums], [s[6:] for s in sums]
 
         # The angle of each block (the model, or each tensor), then the coefficients of
         # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
@@ -265,7 +256,7 @@ class Enim(SignOptimizer):
             if coef is not None:
                 break
             self._normal_(self._z)
-            xsums = [self._sums(e, z, b[0])[6:] for e, z, b in zip(entries, zs, betas)]
+            xsums = [momentum_sums(e, b[0], 0.0, z)[6:] for e, z, b in zip(entries, zs, betas)]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
@@ -286,5 +277,5 @@ class Enim(SignOptimizer):
             e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
 
         if telemetry:
-            self._record(entries, tsums, revived, applied)
+            self._record(entries, [s[:6] for s in sums], applied)
         return loss

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import SignOptimizer, as_numbers, step_sums
+from .base import SignOptimizer, momentum_sums
 
 __all__ = ["Lion"]
 
@@ -97,8 +97,10 @@ class Lion(SignOptimizer):
         loss = self._closure(closure)
         entries = self._entries()
         self.steps += 1
-        telemetry = self.telemetry_enabled
-        all_sums, all_revived, ordered = [], [], []
+        if self.telemetry_enabled and entries:  # measured before anything moves
+            threshold = self._thresholds(entries)
+            sums = [momentum_sums(e, self.param_groups[e.group]["betas"][0], threshold[e.group]) for e in entries]
+            self._record(entries, sums)
         for gi, group in enumerate(self.param_groups):
             mine = [e for e in entries if e.group == gi]
             if not mine:
@@ -111,8 +113,6 @@ class Lion(SignOptimizer):
             if self._use_foreach(params):
                 cs = torch._foreach_mul(moms, beta1)
                 torch._foreach_add_(cs, grads, alpha=1.0 - beta1)
-                if telemetry:
-                    sums, revived = self._telemetry_sums(mine, cs)
                 torch._foreach_sign_(cs)
                 if wd != 0.0:  # lion-pytorch multiplies by 1.0 here: the same bits
                     torch._foreach_mul_(params, 1.0 - lr * wd)
@@ -120,26 +120,11 @@ class Lion(SignOptimizer):
                 torch._foreach_mul_(moms, beta2)
                 torch._foreach_add_(moms, grads, alpha=1.0 - beta2)
             else:
-                sums = []
                 for e in mine:
                     c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
-                    if telemetry:
-                        sums.append(as_numbers(step_sums(c, e.grad, e.momentum)))
                     c.sign_()
                     if wd != 0.0:
                         e.param.mul_(1.0 - lr * wd)
                     e.param.add_(c, alpha=-lr)
-                    if not telemetry:
-                        e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
-                if telemetry:
-                    revived = self._revived(mine, sums)
-                    for e in mine:
-                        e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
-            if telemetry:
-                all_sums += sums
-                all_revived += revived
-                ordered += mine
-        if telemetry and ordered:
-            self._record(ordered, all_sums, all_revived)
+                    e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
         return loss
-
