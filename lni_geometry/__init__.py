@@ -5,8 +5,9 @@ update) concentrates sharply in high dimension; this package samples it exactly
 at millions of dimensions, gives its analytic laws and reference Lion/Enim steps.
 
 Data flow: seed -> counter-based bits (:mod:`.rng`) -> model (:mod:`.models`)
--> fused sums (:mod:`.kernels`, launched by :mod:`.backends`) -> angles
-(:mod:`.sampling`) -> laws and plots.
+-> fused sums (kernels compute: :mod:`.kernels` on the CPU, :mod:`.cuda_kernels`
+on a GPU; backends launch: :mod:`.backends`, one interface, ``get_backend``)
+-> angles (:mod:`.sampling`) -> laws and plots.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version

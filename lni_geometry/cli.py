@@ -47,10 +47,12 @@ _nonnegative_int = _int_at_least(0, "non-negative")
 
 
 def _dim(text):
-    value = _positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"dim must be >= 2, got {value}")
-    return value
+    from .validation import check_dim
+
+    try:
+        return check_dim(_positive_int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 DEFAULT_SAMPLES = {"cpu": 8_000, "cuda": 100_000, "dask": 8_000}
@@ -168,10 +170,10 @@ def _provenance(args, backend):
 
 
 def _run(args, path, dim, samples, model, reuse):
+    from .backends import get_backend
     from .runs import DataMismatch, NothingToResume, RunExists, RunInterrupted, run_resumable
-    from .sampling import resolve_backend
 
-    backend = resolve_backend(args.backend)
+    backend = get_backend(args.backend).NAME
     force = getattr(args, "force", False)
     if force and args.resume:
         raise UsageError("--force and --resume contradict each other: --resume continues the file, "
@@ -201,9 +203,9 @@ def cmd_figure1(args):
     """Regenerate the seed paper's Figure 1: the bisector angle on S^(dim-1)."""
     import numpy as np
 
-    from .sampling import resolve_backend
+    from .backends import get_backend
 
-    backend = resolve_backend(args.backend)
+    backend = get_backend(args.backend).NAME
     samples = args.samples or DEFAULT_SAMPLES[backend]
     data = args.data or os.path.splitext(args.out)[0] + ".npz"
     if os.path.abspath(data) == os.path.abspath(args.out):
@@ -442,8 +444,10 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     def run_options(p, default_backend="auto"):
+        from .backends import BACKENDS
+
         p.add_argument("--seed", type=_nonnegative_int, default=0)
-        p.add_argument("--backend", choices=["auto", "cpu", "cuda", "dask"], default=default_backend)
+        p.add_argument("--backend", choices=list(BACKENDS), default=default_backend)
         p.add_argument("--resume", action="store_true", help="continue an interrupted run from its data file")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 

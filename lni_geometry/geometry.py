@@ -30,6 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .validation import ANGLE, check_int
+
 __all__ = [
     "AngleBudget",
     "angle_budget",
@@ -190,10 +192,7 @@ def max_bisector_angle(dim):
     >>> bool(np.isclose(max_bisector_angle(2), np.pi / 4))
     True
     """
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
-        raise TypeError(f"dim must be an integer, got {type(dim).__name__} {dim!r}")
-    if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim}")
+    dim = check_int("dim", dim, 1)
     return float(np.arctan(np.sqrt(dim - 1.0)))
 
 
@@ -455,15 +454,6 @@ def _turn(u, angle, gen):
     return d / np.linalg.norm(d)
 
 
-def _check_angle(angle):
-    if isinstance(angle, (bool, np.bool_)) or not isinstance(angle, numbers.Real):
-        raise TypeError(f"angle must be a real number in [0, pi], got {type(angle).__name__} {angle!r}")
-    angle = float(angle)
-    if not 0.0 <= angle <= np.pi:
-        raise ValueError(f"angle must be in [0, pi] = [0, {np.pi!r}] radians, got {angle!r}")
-    return angle
-
-
 def rotate(v, angle, rng=None):
     """Rotate ``v`` by exactly ``angle`` towards a uniformly random orthogonal direction.
 
@@ -511,7 +501,7 @@ def rotate(v, angle, rng=None):
     >>> bool(abs(2 * np.arctan2(np.linalg.norm(u - r_unit), np.linalg.norm(u + r_unit)) - 0.5) < 1e-12)
     True
     """
-    angle = _check_angle(angle)
+    angle = ANGLE.check(angle)
     u, norm, dtype = _direction(v)
     n = u.shape[0]
     if n == 1:

@@ -19,8 +19,12 @@ order.  Whoever computes a chunk, the result is the same bits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, int64
+from llvmlite import ir
+from numba import float64, int64, njit, prange, types, uint32
+from numba.core import cgutils
+from numba.extending import intrinsic
 
+from .elementary import cos_sin_turn32, neg2_log_word32, sqrt_nonneg
 from .models import fill_coords, fill_tile
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
@@ -28,57 +32,85 @@ TILE = 512  # coordinates generated per tile (a multiple of every model's block)
 LANES = 8  # float64 accumulators per sum (one AVX-512 register)
 
 
+@intrinsic
+def _lane_sums(typingctx, buf, n):
+    """Three ``LANES``-wide vector sums of ``buf[:n - n % LANES]``, and their fold.
+
+    LLVM IR written out (``<8 x double>`` loads, ``fabs``, ``fmul``, ``fadd``;
+    no fast-math flags, so nothing is contracted or reordered): entry ``j``
+    goes into lane ``j mod 8`` of each sum; the lanes are folded pairwise
+    ``((0+1)+(2+3))+((4+5)+(6+7))``.  The vector type fixes the order of every
+    addition whatever the instruction set (one AVX-512 register, two AVX2
+    ones), and it is written out because the compiler's own vectorisers leave
+    such loops scalar (reassociation would be needed) .
+    """
+    if not (isinstance(buf, types.Array) and buf.dtype == types.float64 and buf.ndim == 1 and buf.layout == "C"):
+        return None
+    if not isinstance(n, types.Integer):
+        return None
+    sig = types.UniTuple(types.float64, 3)(buf, n)
+
+    def codegen(context, builder, signature, args):
+        arrty, nty = signature.args
+        arr = context.make_array(arrty)(context, builder, args[0])
+        data = arr.data
+        i64 = ir.IntType(64)
+        dbl = ir.DoubleType()
+        vty = ir.VectorType(dbl, LANES)
+        nval = context.cast(builder, args[1], nty, types.int64)
+        full = builder.sub(nval, builder.srem(nval, i64(LANES)))
+        zero = ir.Constant(vty, [0.0] * LANES)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f64")
+        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{LANES}f64")
+        pre = builder.block
+        loop = builder.append_basic_block("lanes.loop")
+        body = builder.append_basic_block("lanes.body")
+        done = builder.append_basic_block("lanes.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        j = builder.phi(i64)
+        a1 = builder.phi(vty)
+        a2 = builder.phi(vty)
+        a3 = builder.phi(vty)
+        j.add_incoming(i64(0), pre)
+        for a in (a1, a2, a3):
+            a.add_incoming(zero, pre)
+        builder.cbranch(builder.icmp_signed("<", j, full), body, done)
+        builder.position_at_end(body)
+        ptr = builder.bitcast(builder.gep(data, [j]), vty.as_pointer())
+        v = builder.load(ptr, align=8)
+        n1 = builder.fadd(a1, builder.call(fabs, [v]))
+        n2 = builder.call(fma, [v, v, a2])
+        n3 = builder.fadd(a3, v)
+        jn = builder.add(j, i64(LANES))
+        body_end = builder.block
+        j.add_incoming(jn, body_end)
+        a1.add_incoming(n1, body_end)
+        a2.add_incoming(n2, body_end)
+        a3.add_incoming(n3, body_end)
+        builder.branch(loop)
+        builder.position_at_end(done)
+        out = []
+        for a in (a1, a2, a3):
+            e = [builder.extract_element(a, i64(k)) for k in range(LANES)]
+            out.append(builder.fadd(builder.fadd(builder.fadd(e[0], e[1]), builder.fadd(e[2], e[3])),
+                                    builder.fadd(builder.fadd(e[4], e[5]), builder.fadd(e[6], e[7]))))
+        return context.make_tuple(builder, signature.return_type, out)
+
+    return sig, codegen
+
+
 @njit(inline="always", cache=True, error_model="numpy")
 def _tile_sums(buf, n):
     """Sums of ``buf[:n]`` into ``LANES = 8`` lanes each, lane ``j mod 8`` for entry ``j``.
 
-    Written with scalar lanes so that the compiler packs them into one vector
-    register without reordering any addition; returns three floats
-    ``(sum |z|, sum z**2, sum z)``, each the pairwise fold of its 8 lanes
-    ``((0+1)+(2+3))+((4+5)+(6+7))`` plus the ragged end added in entry order.
+    Returns three floats ``(sum |z|, sum z**2, sum z)``, each the pairwise fold
+    of its 8 lanes ``((0+1)+(2+3))+((4+5)+(6+7))`` (:func:`_lane_sums`, one
+    vector register per sum) plus the ragged end added in entry order.
     """
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
-    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0.0
-    full = n - n % LANES
-    for j in range(0, full, LANES):
-        z0 = buf[j]
-        z1 = buf[j + 1]
-        z2 = buf[j + 2]
-        z3 = buf[j + 3]
-        z4 = buf[j + 4]
-        z5 = buf[j + 5]
-        z6 = buf[j + 6]
-        z7 = buf[j + 7]
-        a0 += abs(z0)
-        a1 += abs(z1)
-        a2 += abs(z2)
-        a3 += abs(z3)
-        a4 += abs(z4)
-        a5 += abs(z5)
-        a6 += abs(z6)
-        a7 += abs(z7)
-        b0 += z0 * z0
-        b1 += z1 * z1
-        b2 += z2 * z2
-        b3 += z3 * z3
-        b4 += z4 * z4
-        b5 += z5 * z5
-        b6 += z6 * z6
-        b7 += z7 * z7
-        c0 += z0
-        c1 += z1
-        c2 += z2
-        c3 += z3
-        c4 += z4
-        c5 += z5
-        c6 += z6
-        c7 += z7
+    s1, s2, st = _lane_sums(buf, n)
     # the ragged end of the last tile (fewer than 8 entries), in entry order
-    s1 = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    s2 = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
-    st = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))
-    for j in range(full, n):
+    for j in range(n - n % LANES, n):
         z = buf[j]
         s1 += abs(z)
         s2 += z * z
@@ -96,12 +128,13 @@ def chunk_sums(model_id, p0, p1, k0, k1, sample, dim, chunk, buf, out):
     """
     first = chunk * CHUNK
     last = min(first + CHUNK, dim)
+    words = np.empty(TILE, np.uint32)
     s1 = 0.0
     s2 = 0.0
     st = 0.0
     for t0 in range(first, last, TILE):
         n = min(TILE, last - t0)
-        fill_tile(model_id, p0, p1, k0, k1, sample, t0, n, buf)
+        fill_tile(model_id, p0, p1, k0, k1, sample, t0, n, words, buf)
         t1, t2, tt = _tile_sums(buf, n)
         s1 += t1
         s2 += t2
@@ -176,3 +209,65 @@ def coords_of_samples(model_id, p0, p1, k0, k1, start, samples, dim, block, out)
         fill_coords(model_id, p0, p1, k0, k1, int64(start + i), 0, dim, buf)
         for j in range(dim):
             out[i, j] = buf[j]
+
+
+# --- the exact moments of the Gaussian transform ---------------------------------
+
+_MOMENT_BLOCK = 1 << 12
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def _box_muller_moment_sums(first, stride, count, out):
+    """Sums over the words ``w = first + stride * i``, ``i < count`` (a multiple of
+    ``_MOMENT_BLOCK``) of ``r, r**2, |c|, c**2, |s|, s**2`` (the float32 radius,
+    cosine and sine of :func:`lni_geometry.rng.box_muller`), one row of ``out``
+    per block of ``_MOMENT_BLOCK`` words."""
+    for b in prange(out.shape[0]):
+        br = np.empty(_MOMENT_BLOCK)
+        bc = np.empty(_MOMENT_BLOCK)
+        bs = np.empty(_MOMENT_BLOCK)
+        base = first + stride * (b * _MOMENT_BLOCK)
+        for i in range(_MOMENT_BLOCK):
+            w = uint32(base + stride * i)
+            br[i] = float64(sqrt_nonneg(neg2_log_word32(w)))
+            c, s = cos_sin_turn32(w)
+            bc[i] = float64(c)
+            bs[i] = float64(s)
+        a1, a2, _ = _lane_sums(br, _MOMENT_BLOCK)
+        c1, c2, _ = _lane_sums(bc, _MOMENT_BLOCK)
+        s1, s2, _ = _lane_sums(bs, _MOMENT_BLOCK)
+        out[b, 0] = a1
+        out[b, 1] = a2
+        out[b, 2] = c1
+        out[b, 3] = c2
+        out[b, 4] = s1
+        out[b, 5] = s2
+
+
+def box_muller_moments(first=0, stride=1, count=None):
+    """Means of ``r, r**2, |cos|, cos**2, |sin|, sin**2`` of the Gaussian transform
+    over the words ``first, first + stride, ...`` (``count`` of them; by default
+    every word up to ``2**32``).
+
+    With the defaults these are the exact moments of the discretised transform
+    (every word equally likely; sums of float64 in blocks, rounding below
+    ``1e-13`` relative), and ``E z**2 = E r**2 (E cos**2 + E sin**2)/2``,
+    ``E|z| = E r (E|cos| + E|sin|)/2`` exactly (the coordinates are the exact
+    float64 products of float32 factors drawn from different words).  The
+    biases they give are stated in :mod:`lni_geometry.rng` ("Gaussian
+    coordinates").
+
+    Returns
+    -------
+    dict with keys ``r``, ``r2``, ``abs_cos``, ``cos2``, ``abs_sin``, ``sin2``.
+    """
+    if count is None:
+        count = (2**32 - first + stride - 1) // stride
+    if count % _MOMENT_BLOCK:
+        raise ValueError(f"count must be a multiple of {_MOMENT_BLOCK}, got {count}")
+    if first < 0 or first + stride * (count - 1) >= 2**32:
+        raise ValueError("the words must lie in [0, 2**32)")
+    out = np.empty((count // _MOMENT_BLOCK, 6))
+    _box_muller_moment_sums(int64(first), int64(stride), int64(count), out)
+    m = out.sum(axis=0) / count
+    return dict(zip(("r", "r2", "abs_cos", "cos2", "abs_sin", "sin2"), (float(x) for x in m)))

@@ -48,7 +48,7 @@ from .elementary import (  # noqa: F401  (elementary: re-exported for the tests)
     sqrt_nonneg,
 )
 from .rng import MAX_NORMAL, box_muller, stream_words
-from .validation import Domain
+from .validation import ALPHA, SCALE, Domain
 
 __all__ = [
     "MODELS",
@@ -81,7 +81,7 @@ def gaussian_block(k0, k1, sample, block):
     return z0, z1, z2, z3
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
 def fill_gaussian(k0, k1, sample, block0, nblocks, out):
     """Write the ``4 * nblocks`` coordinates of blocks ``block0 ..`` into ``out``."""
     for j in range(nblocks):
@@ -345,8 +345,8 @@ class SymmetricStable(GradientModel):
 
     spec_name: ClassVar[str] = "stable"
     params: ClassVar[tuple] = (
-        (Domain("alpha", "real", 0.0, 2.0, low_open=True), None),
-        (Domain("scale", "real", 0.0, math.inf, low_open=True, high_open=True), 1.0),
+        (ALPHA, None),
+        (SCALE, 1.0),
     )
     fill: ClassVar[object] = fill_stable
     coords_per_block: ClassVar[int] = 1
@@ -535,26 +535,48 @@ def fill_coords(model_id, p0, p1, k0, k1, sample, coord0, ncoords, out):
 # --- tile order of the CPU kernels ---------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
-def fill_gaussian_tile(k0, k1, sample, coord0, n, out):
+@njit(inline="always", cache=True, error_model="numpy")
+def philox_planes(k0, k1, sample, block0, nb, draw, words):
+    """The Philox words of blocks ``block0 .. block0 + nb - 1`` in four planes.
+
+    Word ``i`` of block ``block0 + j`` goes to ``words[i * nb + j]``: one loop of
+    integer arithmetic that the compiler vectorises on its own, so that the
+    transforms after it read contiguous words (planar tile fills).
+    """
+    for j in range(nb):
+        w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, draw)
+        words[j] = w0
+        words[nb + j] = w1
+        words[2 * nb + j] = w2
+        words[3 * nb + j] = w3
+
+
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
+def fill_gaussian_tile(k0, k1, sample, coord0, n, words, out):
     """The ``n`` Gaussian coordinates from ``coord0`` (a multiple of 4), in tile order.
 
     Tile order: with ``B = n // 4`` whole blocks, coordinate ``coord0 + 4b + k``
     goes to ``out[k * B + b]`` (four planes, so the vectorised loop stores
     contiguously); the ``n mod 4`` coordinates of a last partial block follow
-    at ``out[4B + k]``.  Values are those of :func:`gaussian_block`.
+    at ``out[4B + k]``.  Values are those of :func:`gaussian_block`.  Two
+    vectorised passes: the Philox words into four planes of ``words`` (scratch
+    of ``n`` rounded up to 4 uint32), then Box-Muller on them.
     """
     block0 = coord0 // 4
     nb = n // 4
+    nw = (n + 3) // 4
+    philox_planes(k0, k1, sample, block0, nw, 0, words)
     for j in range(nb):
-        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + j)
+        z0, z1 = box_muller(words[j], words[nw + j])
+        z2, z3 = box_muller(words[2 * nw + j], words[3 * nw + j])
         out[j] = z0
         out[nb + j] = z1
         out[2 * nb + j] = z2
         out[3 * nb + j] = z3
     rest = n - 4 * nb
     if rest > 0:
-        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, block0 + nb)
+        z0, z1 = box_muller(words[nb], words[nw + nb])
+        z2, z3 = box_muller(words[2 * nw + nb], words[3 * nw + nb])
         out[4 * nb] = z0
         if rest > 1:
             out[4 * nb + 1] = z1
@@ -563,14 +585,15 @@ def fill_gaussian_tile(k0, k1, sample, coord0, n, out):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, out):
+def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, words, out):
     """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
 
-    The order inside a tile is fixed per model (it only fixes the order of the
+    ``words`` is uint32 scratch of at least ``n`` rounded up to 4 entries.  The
+    order inside a tile is fixed per model (it only fixes the order of the
     additions); the Gaussian model uses :func:`fill_gaussian_tile`, the others
     their natural order through :func:`lni_geometry.models.fill_coords`.
     """
     if model_id == GAUSSIAN_ID:
-        fill_gaussian_tile(k0, k1, sample, coord0, n, out)
+        fill_gaussian_tile(k0, k1, sample, coord0, n, words, out)
     else:
         fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)

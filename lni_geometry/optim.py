@@ -47,58 +47,15 @@ weight decay and the momentum update still apply, and the angle reported is
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from . import geometry
+from .validation import ANGLE, check_hyperparameters
 
 __all__ = ["lion_step", "enim_step"]
 
 ENIM_ANGLES = ("lni",)
-
-
-# --- validation ---------------------------------------------------------------
-
-
-def _real(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, got nan")
-    return value
-
-
-def _check_hyper(lr, beta1, beta2, weight_decay):
-    lr = _real("lr", lr)
-    if not 0.0 < lr < math.inf:
-        raise ValueError(f"lr must be in (0, inf), got {lr!r}")
-    b1 = _real("beta1", beta1)
-    if not 0.0 <= b1 < 1.0:
-        raise ValueError(f"beta1 must be in [0, 1), got {b1!r}")
-    b2 = _real("beta2", beta2)
-    if not 0.0 <= b2 < 1.0:
-        raise ValueError(f"beta2 must be in [0, 1), got {b2!r}")
-    wd = _real("weight_decay", weight_decay)
-    if not 0.0 <= wd < math.inf:
-        raise ValueError(f"weight_decay must be in [0, inf), got {wd!r}")
-    return lr, b1, b2, wd
-
-
-def _check_enim_angle(angle):
-    if isinstance(angle, str):
-        if angle not in ENIM_ANGLES:
-            raise ValueError(f"angle must be a float in [0, pi] or 'lni', got {angle!r}")
-        return angle
-    if isinstance(angle, (bool, np.bool_)) or not isinstance(angle, numbers.Real):
-        raise TypeError(
-            f"angle must be a float in [0, pi] or 'lni', got {type(angle).__name__} {angle!r}"
-        )
-    value = float(angle)
-    if not 0.0 <= value <= math.pi:
-        raise ValueError(f"angle must be a float in [0, pi] = [0, {math.pi!r}] or 'lni', got {value!r}")
-    return value
 
 
 # --- models: flatten and rebuild ------------------------------------------------
@@ -259,7 +216,7 @@ def lion_step(param, grad, momentum, *, lr, beta1=0.9, beta2=0.99, weight_decay=
     >>> m
     array([ 0.005, -0.02 ,  0.   ])
     """
-    lr, beta1, beta2, wd = _check_hyper(lr, beta1, beta2, weight_decay)
+    lr, beta1, beta2, wd = check_hyperparameters(lr, beta1, beta2, weight_decay)
     flat = _Flat(param, grad, momentum)
     c = beta1 * flat.m + (1 - beta1) * flat.g
     update = np.sign(c)
@@ -346,8 +303,8 @@ def enim_step(
     >>> bool(np.isclose(np.linalg.norm(w), 0.5 * 2.0)), a
     (True, 0.3)
     """
-    lr, beta1, beta2, wd = _check_hyper(lr, beta1, beta2, weight_decay)
-    angle = _check_enim_angle(angle)
+    lr, beta1, beta2, wd = check_hyperparameters(lr, beta1, beta2, weight_decay)
+    angle = ANGLE.check(angle, names=ENIM_ANGLES)
     flat = _Flat(param, grad, momentum)
     c = beta1 * flat.m + (1 - beta1) * flat.g
     if not np.any(c):

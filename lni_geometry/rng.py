@@ -93,7 +93,7 @@ from numba import njit, uint32, uint64, float64
 
 # log_positive, cos_sin_turn, sqrt_nonneg: the Box-Muller transform's functions,
 # importable from here as before (tests/test_rng.py); their home is .elementary
-from .elementary import cos_sin_turn, log_positive, sqrt_nonneg
+from .elementary import cos_sin_turn, cos_sin_turn32, log_positive, neg2_log_word32, sqrt_nonneg
 
 __all__ = [
     "STREAM_VERSION",
@@ -111,8 +111,12 @@ __all__ = [
 
 #: Version of the random stream (layers 1-4 of the compatibility policy above).
 #: Incremented by any change of a key, a Philox word, a CPU coordinate or the
-#: order of the CPU sums; caches of samples are keyed by it.
-STREAM_VERSION = 1
+#: order of the CPU sums; caches of samples and run files are keyed by it.
+#: 1: float64 Box-Muller (fdlibm polynomials), ``l2sq`` lanes by multiply-then-add
+#: (data/figure1.npz).  2 (issue 16): float32 Box-Muller (:func:`box_muller`),
+#: ``l2sq`` lanes by fused multiply-add; keys, Philox words and the heavy-tailed
+#: coordinates are unchanged.
+STREAM_VERSION = 2
 
 # --- Philox4x32-10 constants (Salmon et al. 2011, Random123) -----------------
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -126,8 +130,9 @@ _SHIFT32 = np.uint64(32)
 MAX_SAMPLE_INDEX = 2**48
 #: Draw indices (several Philox calls per coordinate block) stay below this.
 MAX_DRAW_INDEX = 2**16
-#: The largest |z| the Gaussian transform can return: sqrt(-2 log 2**-33).
-MAX_NORMAL = math.sqrt(2.0 * 33.0 * math.log(2.0))
+#: The largest |z| the Gaussian transform can return: its radius at word 0,
+#: sqrt(-2 log 2**-33) = 6.76370563500 rounded to float32 (1.4e-8 above).
+MAX_NORMAL = float.fromhex("0x1.b0e08ep+2")
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -328,8 +333,12 @@ def box_muller(wa, wb):
     """Two independent standard normals from two words (Box-Muller).
 
     ``r = sqrt(-2 log u)``, ``u = (wa + 1/2) 2**-32``; ``t = 2 pi (wb + 1/2) 2**-32``;
-    returns ``(r cos t, r sin t)``.  ``|z| <= MAX_NORMAL = 6.7637``.
+    returns ``(r cos t, r sin t)``.  ``r``, ``cos t`` and ``sin t`` are float32
+    (:func:`lni_geometry.elementary.neg2_log_word32`, ``cos_sin_turn32``; 16
+    lanes per AVX-512 register), their products float64 and exact, so that
+    ``E z**2 = E r**2 E cos**2`` holds exactly over the words.
+    ``|z| <= MAX_NORMAL = 6.7637``.
     """
-    r = sqrt_nonneg(-2.0 * log_positive(uniform32(wa)))
-    c, s = cos_sin_turn(wb)
-    return r * c, r * s
+    r = float64(sqrt_nonneg(neg2_log_word32(wa)))
+    c, s = cos_sin_turn32(wb)
+    return r * float64(c), r * float64(s)

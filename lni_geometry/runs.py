@@ -20,8 +20,9 @@ import threading
 import time
 
 from .models import model_from_spec
-from .rng import seed_metadata
-from .sampling import AngleSample, check_range, resolve_backend, sample_angles
+from .rng import STREAM_VERSION, seed_metadata
+from .backends import get_backend
+from .sampling import AngleSample, check_range, sample_angles
 
 #: Coordinates per batch: about a second of work on 2 CPU cores.
 BATCH_COORDS = 1 << 29
@@ -145,7 +146,7 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
         On Ctrl-C or SIGTERM, after saving what was done.
     """
     model = model_from_spec(model)
-    name = resolve_backend(backend)
+    name = get_backend(backend).NAME
     if resume and force:
         raise ValueError("resume and force contradict each other: resume keeps the file, force replaces it")
     check_range(model, dim, samples)
@@ -168,6 +169,10 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
             if same and not resume and not force:
                 raise RunExists(path, bool(meta.get("complete")), meta.get("samples"), samples)
         if resume:
+            if meta.get("stream_version", 1) != STREAM_VERSION:
+                raise DataMismatch(f"{path} was computed with random-stream version {meta.get('stream_version', 1)} "
+                                   f"and this package draws version {STREAM_VERSION} (lni_geometry/rng.py): "
+                                   "its samples cannot be continued; start a new file (or --force)")
             done = AngleSample.load(path)
             if meta.get("backend") != name:
                 raise DataMismatch(f"{path} was computed with backend {meta.get('backend')!r}; resume it with that backend, not {name!r}")
@@ -178,7 +183,7 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
     parts = [done] if done is not None and len(done) else []
     pos = len(done) if done is not None else 0
     batch = batch or max(1, BATCH_COORDS // dim)
-    meta_extra = {"target_samples": samples, **(provenance or {})}
+    meta_extra = {"target_samples": samples, "stream_version": STREAM_VERSION, **(provenance or {})}
 
     def save(complete, elapsed):
         sample = AngleSample.concatenate(parts)

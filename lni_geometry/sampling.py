@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import rng
+from .backends import BACKENDS, backend_options, get_backend
 from .models import Gaussian, GradientModel, model_from_spec
-from .validation import MAX_DIM, check_int
+from .validation import check_dim, check_int
 
 __all__ = ["AngleSample", "sample_angles", "sample_vectors", "BACKENDS"]
 
-BACKENDS = ("auto", "cpu", "cuda", "dask")
 #: The largest accepted probability that one call's float64 sums leave their safe
 #: range (see :func:`range_risk`); calls above it are refused before sampling.
 MAX_RANGE_RISK = 1e-6
@@ -183,26 +183,12 @@ def check_model(model):
 
 
 def resolve_backend(backend):
-    """The backend name that ``backend`` means here ("auto" -> "cuda" or "cpu")."""
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        from .backends import cuda_available
+    """The name of the backend that ``backend`` means here: ``get_backend(backend).NAME``.
 
-        return "cuda" if cuda_available() else "cpu"
-    return backend
-
-
-def _backend_module(name):
-    if name == "cpu":
-        from .backends import cpu
-
-        return cpu
-    if name == "cuda":
-        from .backends import require_cuda
-
-        return require_cuda()
-    raise ValueError(f"backend {name!r} cannot compute sums directly")
+    "auto" -> "cuda" or "cpu"; "cuda" raises where no GPU is usable
+    (:func:`lni_geometry.backends.get_backend`, the one resolver).
+    """
+    return get_backend(backend).NAME
 
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -453,7 +439,7 @@ def angles_from_sums(numerator, l2sq, dim, bisector=False):
 
 
 def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", progress=False,
-                  client=None, chunk_samples=None, worker_backend="auto"):
+                  options=None, client=None, chunk_samples=None, worker_backend="auto"):
     """Sample the bisector and fixed-axis angles of random vectors.
 
     Sample ``s`` (for ``s = start .. start + samples - 1``) is the vector
@@ -478,19 +464,20 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
         ``sample_angles(d, a)`` followed by ``sample_angles(d, b, start=a)``,
         bit for bit.
     backend : {"auto", "cpu", "cuda", "dask"}
-        "auto" uses a CUDA GPU when one is usable, else the CPU.
+        "auto" uses a CUDA GPU when one is usable, else the CPU
+        (:func:`lni_geometry.backends.get_backend`).
     progress : bool
-        Show a progress bar (tqdm) with an ETA.
-    client : distributed.Client or str, optional
-        ``backend="dask"`` only: the cluster (a client or a scheduler address
-        such as ``"tcp://host:8786"``); default the active client, else an
-        embedded LocalCluster of processes.  See ``docs/dask.md``.
-    chunk_samples : int, optional
-        ``backend="dask"`` only: samples per task (default: sized from the
-        cluster, about 4 tasks per worker thread).
-    worker_backend : {"auto", "cpu", "cuda"}
-        ``backend="dask"`` only: the backend every worker runs ("auto": CUDA
-        when every worker has a GPU, else the CPU).
+        Show a progress bar (tqdm) over the samples, with an ETA.
+    options : object, optional
+        The backend's options object (its ``Options`` type), e.g.
+        ``lni_geometry.backends.DaskOptions(client="tcp://host:8786",
+        chunk_samples=100)`` for ``backend="dask"`` (``docs/dask.md``); the
+        CPU and CUDA backends take none.
+    client, chunk_samples, worker_backend
+        The older spelling of ``options=DaskOptions(client=...,
+        chunk_samples=..., worker_backend=...)``, kept for compatibility
+        (``backend="dask"`` only; their defaults are accepted by every
+        backend).
 
     Returns
     -------
@@ -515,7 +502,7 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
     >>> bool(abs(s.bisector.mean() - law.mean()) < 5 * se)
     True
     """
-    dim = check_int("dim", dim, 2, MAX_DIM)
+    dim = check_dim(dim)
     samples = check_int("samples", samples, 1)
     start = check_int("start", start, 0)
     if start + samples > rng.MAX_SAMPLE_INDEX:
@@ -525,27 +512,17 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
     model = check_model(model)
     check_range(model, dim, samples)
     key = rng.key_from_seed(seed)
-    name = resolve_backend(backend)
-    dask_options = {"client": client, "chunk_samples": chunk_samples}
-    if name != "dask" and (any(v is not None for v in dask_options.values()) or worker_backend != "auto"):
-        given = sorted(k for k, v in dask_options.items() if v is not None)
-        given += ["worker_backend"] if worker_backend != "auto" else []
-        raise ValueError(f"{given} apply to backend='dask' only, got backend={name!r}")
-    if name == "dask":
-        from .backends import dask_backend
+    impl = get_backend(backend)
+    options = backend_options(
+        impl, options, client=client, chunk_samples=chunk_samples, worker_backend=worker_backend
+    )
+    if progress:
+        from tqdm.auto import tqdm
 
-        sums = dask_backend.sample_sums(
-            seed, model, dim, start, samples, progress=progress, worker_backend=worker_backend, **dask_options
-        )
+        with tqdm(total=samples, unit="sample", desc=f"dim {dim}") as bar:
+            sums = impl.sample_sums(key, model, dim, start, samples, progress=bar.update, options=options)
     else:
-        module = _backend_module(name)
-        if progress:
-            from tqdm.auto import tqdm
-
-            with tqdm(total=samples, unit="sample", desc=f"dim {dim}") as bar:
-                sums = module.sample_sums(key, model, dim, start, samples, progress=bar.update)
-        else:
-            sums = module.sample_sums(key, model, dim, start, samples)
+        sums = impl.sample_sums(key, model, dim, start, samples, options=options)
     _check_sums(sums, model, dim, start)
     return AngleSample(
         l1=sums[:, 0],
@@ -555,7 +532,7 @@ def sample_angles(dim, samples, model=None, *, seed=0, start=0, backend="auto", 
         model=model,
         seed=seed,
         start=start,
-        backend=name,
+        backend=impl.NAME,
     )
 
 
@@ -576,7 +553,7 @@ def sample_vectors(dim, samples, model=None, *, seed=0, start=0):
     >>> v.shape
     (2, 5)
     """
-    dim = check_int("dim", dim, 2, MAX_DIM)
+    dim = check_dim(dim)
     samples = check_int("samples", samples, 1)
     start = check_int("start", start, 0)
     if start + samples > rng.MAX_SAMPLE_INDEX:

@@ -21,8 +21,9 @@ import numpy as np
 
 from . import rng
 from .models import GradientModel
-from .sampling import BACKENDS, AngleSample, check_model, resolve_backend
-from .validation import MAX_DIM, check_int
+from .backends import BACKENDS, backend_options, get_backend
+from .sampling import AngleSample, check_model
+from .validation import check_choice, check_dim, check_int
 
 __all__ = ["sweep", "SweepTable", "stream_version", "QUANTILES"]
 
@@ -190,7 +191,8 @@ def _as_list(value, name, single):
     return items
 
 
-def sweep(dims, models, samples, *, seed=0, backend="auto", client=None, cache=None, progress=True):
+def sweep(dims, models, samples, *, seed=0, backend="auto", client=None, cache=None, progress=True,
+          options=None):
     """Sample the bisector angle on a grid of dimensions x gradient models.
 
     Cell ``(n, model)`` is ``sample_angles(n, samples, model, seed=seed)``:
@@ -222,14 +224,19 @@ def sweep(dims, models, samples, *, seed=0, backend="auto", client=None, cache=N
         others compute the cells here one by one.
     client : distributed.Client, str or None
         Only with ``backend="dask"``: a client, a scheduler address, or None
-        (the active dask client, else an embedded LocalCluster).
+        (the active dask client, else an embedded LocalCluster); the short
+        form of ``options=DaskOptions(client=...)``.
     cache : str or os.PathLike or None
         Directory of finished cells (created if needed).  A cell is stored as
         soon as it is done, keyed by (dim, model spec, samples, seed, stream
         version; see :func:`stream_version`); a rerun reads it back instead of
         computing it, so an interrupted sweep loses no finished cell.
     progress : bool, default True
-        A tqdm bar over cells (local backends) or tasks (dask).
+        A tqdm bar over cells (local backends) or samples (dask).
+    options : object, optional
+        The backend's options (:func:`lni_geometry.sample_angles`); with
+        ``backend="dask"`` a ``DaskOptions`` (client, chunk_samples,
+        worker_backend) for every cell.
 
     Returns
     -------
@@ -255,12 +262,11 @@ def sweep(dims, models, samples, *, seed=0, backend="auto", client=None, cache=N
     >>> bool(abs(row["mean_deg"] - law_deg) < 5 * row["std_deg"] / row["samples"] ** 0.5)
     True
     """
-    dims = [check_int("dim", d, 2, MAX_DIM) for d in _as_list(dims, "dims", numbers.Integral)]
+    dims = [check_dim(d) for d in _as_list(dims, "dims", numbers.Real)]
     models = [check_model(m) for m in _as_list(models, "models", (str, GradientModel))]
     samples = check_int("samples", samples, 2)
     rng.key_from_seed(seed)  # validates the seed
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_choice("backend", backend, BACKENDS)
     if client is not None and backend != "dask":
         raise ValueError(f"client is only used with backend='dask', got backend={backend!r}")
     if cache is not None:
@@ -286,10 +292,12 @@ def sweep(dims, models, samples, *, seed=0, backend="auto", client=None, cache=N
             _store_cell(paths[i], sample)
         rows[i] = summarize(sample)
 
-    if backend == "dask":
-        _sweep_dask(cells, todo, samples, seed, client, progress, finish)
+    impl = get_backend(backend)  # only now: a cached sweep needs no backend
+    options = backend_options(impl, options, client=client)
+    if impl.NAME == "dask":  # all cells' tasks at once, so that the cluster stays busy
+        _sweep_dask(cells, todo, samples, seed, options, progress, finish)
     else:
-        name = resolve_backend(backend)
+        name = impl.NAME
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -309,17 +317,18 @@ def sweep(dims, models, samples, *, seed=0, backend="auto", client=None, cache=N
     return SweepTable(rows)
 
 
-def _sweep_dask(cells, todo, samples, seed, client, progress, finish):
+def _sweep_dask(cells, todo, samples, seed, options, progress, finish):
     """Submit every missing cell's tasks at once; store each cell as it completes."""
     from .backends import dask_backend
 
     key = rng.key_from_seed(seed)
-    client, owned = dask_backend.get_client(client)
+    client, owned = dask_backend.get_client(options.client)
     try:
-        info = dask_backend.cluster_info(client, "auto")
+        info = dask_backend.cluster_info(client, options.worker_backend)
         label = f"dask:{info[1]}"
         entries = [
-            dask_backend.submit_sums(client, key, cells[i][1], cells[i][0], 0, samples, info=info)
+            dask_backend.submit_sums(client, key, cells[i][1], cells[i][0], 0, samples,
+                                     chunk_samples=options.chunk_samples, info=info)
             for i in todo
         ]
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize, special
 
-from .validation import check_alpha, check_int, check_real
+from .validation import SCALE, Domain, check_alpha, check_dim, check_int
 
 __all__ = [
     "AlphaForAngle",
@@ -32,6 +32,12 @@ __all__ = [
     "tail_index",
 ]
 
+#: Thresholds ``x`` of :func:`stable_tail_probability`.
+_THRESHOLD = Domain("x", "real", 0.0, math.inf, low_open=True, high_open=True)
+#: The target of :func:`alpha_for_angle`: between the Gaussian's angle and the right angle.
+_ACUTE_ANGLE = Domain("angle", "real", 0.0, math.pi / 2.0, low_open=True, high_open=True, high_text="pi/2")
+#: The lower end of :func:`alpha_for_angle`'s search.
+_ALPHA_MIN = Domain("alpha_min", "real", 0.0, 2.0, low_open=True, high_open=True)
 
 
 
@@ -135,11 +141,7 @@ def tail_index(x, block=None):
     if block is None:
         m = int(math.isqrt(n))
     else:
-        if isinstance(block, (bool, np.bool_)) or not isinstance(block, (int, np.integer)):
-            raise TypeError(f"block must be an integer, got {type(block).__name__} {block!r}")
-        m = int(block)
-        if m < 2 or m > n // 2:
-            raise ValueError(f"block must be in [2, {n // 2}] (N // 2 for N = {n}), got {m}")
+        m = Domain("block", "int", 2, n // 2).check(block)  # 2 blocks at least
     k = n // m
     used = arr[: m * k]
     sums = used.reshape(k, m).sum(axis=1)
@@ -208,10 +210,8 @@ def stable_tail_probability(x, alpha, scale=1.0, return_error=False):
     (True, True)
     """
     alpha = check_alpha(alpha, high_open=True)
-    scale = check_real("scale", scale, 0.0, math.inf, high_open=True)
-    xs = np.asarray(x, dtype=np.float64)
-    if np.any(~(xs > 0)) or np.any(~np.isfinite(xs)):
-        raise ValueError("x must be finite and > 0")
+    scale = SCALE.check(scale)
+    xs = _THRESHOLD.check_array(x)
     logz = -alpha * np.log(xs / scale)
     total = np.zeros_like(logz)
     err = np.full_like(logz, np.inf)
@@ -338,9 +338,9 @@ def alpha_for_angle(angle, dim, *, samples=None, seed=0, alpha_min=0.3, xtol=2e-
     (True, True)
     """
 
-    dim = check_int("dim", dim, 2)
-    angle = check_real("angle", angle, 0.0, math.pi / 2.0, high_open=True)
-    alpha_min = check_real("alpha_min", alpha_min, 0.0, 2.0, high_open=True)
+    dim = check_dim(dim)
+    angle = _ACUTE_ANGLE.check(angle)
+    alpha_min = _ALPHA_MIN.check(alpha_min)
     if samples is None:
         samples = max(64, min(2000, 2 * 10**8 // dim))
     samples = check_int("samples", samples, 2)

@@ -1,23 +1,43 @@
-"""Argument validation for the whole package: declared domains, one message style.
+"""Argument validation for the whole package: declared domains, one message format.
 
-Every public function checks its arguments here, before any work, and names the
-bad value and the valid range in the error (``TypeError`` for a wrong type,
-``ValueError`` for a value outside the domain).  A domain is declared once, as a
-:class:`Domain` (name, kind, interval, open or closed ends), next to the code
-that owns the parameter; the common ones are declared below.
+Every public function checks its arguments here, before any work.  A domain
+is declared once, as a :class:`Domain` (name, kind, interval, open or closed
+ends), next to the code that owns the parameter; the ones several modules
+share (:data:`DIM`, :data:`ALPHA`, :data:`SCALE`, :data:`ANGLE`, the
+optimizers' :data:`LR`, :data:`BETA1`, :data:`BETA2`, :data:`WEIGHT_DECAY`)
+are declared below, and each parameter kind has one check.
 
+Messages
+    Every refusal has one format, naming the parameter, the valid range with
+    its open or closed ends, and the bad value::
+
+        alpha must be a finite number in (0, 2], got 2.5
+        dim must be an integer in [2, 2**40], got 1
+        samples must be an integer in [1, inf), got 0
+        lr must be a real number in (0, inf), got str '0.1'
+        angle must be a finite number in [0, pi] or 'lni', got 'sign'
+
+    ``ValueError`` for a value outside the domain (a real one says "a finite
+    number": NaN and inf are outside every domain), ``TypeError`` for a wrong
+    type (the type is named before the value).  Named alternatives (``'lni'``,
+    ``None``) follow the interval.
 Integers
     An integer parameter (a dimension, a sample count, a start index, a seed)
-    takes a Python or numpy integer.  Floats are refused, integral ones too:
-    ``sample_angles(1e6, ...)`` and ``BisectorAngle(1e6)`` both raise
-    ``TypeError`` naming the integer to pass (``pass 1000000``), so that a
-    computed dimension that is silently not an integer (``1e6 + 0.5``, ``2**0.5``)
-    never turns into a different law or stream.  A float that is not integral
-    at all (``2.5``, NaN, inf) is a value outside the domain (``ValueError``).
-    ``bool`` is not an integer here.
+    takes a Python or numpy integer; ``bool`` is not an integer here.  A float
+    is never an integer, integral ones included: ``sample_angles(1e6, ...)``
+    and ``BisectorAngle(1e6)`` both raise :class:`NotAnIntegerError` naming
+    the integer to pass (``(pass 1000000)``), so that a computed dimension
+    that is silently not an integer (``1e6 + 0.5``, ``2**0.5``) never turns
+    into a different law or stream.  :class:`NotAnIntegerError` is both a
+    ``TypeError`` and a ``ValueError`` (as numpy's ``AxisError`` is both a
+    ``ValueError`` and an ``IndexError``): a float is the wrong type for an
+    integer and its value is outside the integer domain, and either
+    ``except`` clause catches it.
 Reals
-    A real parameter takes any real number (Python, numpy) that is finite and
-    inside its interval; it is returned as a Python float.  NaN is never inside.
+    A real parameter takes any real number (Python, numpy; an integer too)
+    that is finite and inside its interval; it is returned as a Python float.
+    :meth:`Domain.check_array` checks an array of them, naming the first bad
+    entry (``x[3] must be a finite number in (0, inf), got -1.0``).
 """
 
 from __future__ import annotations
@@ -29,14 +49,25 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "ALPHA",
+    "ALPHA_TAIL",
+    "ANGLE",
+    "BETA1",
+    "BETA2",
     "DIM",
+    "LR",
     "MAX_DIM",
+    "SCALE",
+    "WEIGHT_DECAY",
     "Domain",
+    "NotAnIntegerError",
     "check_alpha",
-    "check_law_alpha",
+    "check_choice",
+    "check_count",
+    "check_key",
     "check_dim",
+    "check_hyperparameters",
     "check_int",
-    "check_positive",
     "check_real",
 ]
 
@@ -44,18 +75,44 @@ __all__ = [
 MAX_DIM = 2**40
 
 
+class NotAnIntegerError(TypeError, ValueError):
+    """A float (``2.5``, ``1e6``, NaN) where an integer is required.
+
+    Both a ``TypeError`` and a ``ValueError``: see the module docstring.
+    """
+
+
 def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
+
+
+def _end(x, text):
+    """One end of an interval as text: ``text`` if given; ``0`` for 0.0, ``2**40``, ``inf``; else repr."""
+    if text is not None:
+        return text
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    if isinstance(x, numbers.Integral):
+        x = int(x)
+        if x >= 2**20 and x & (x - 1) == 0:
+            return f"2**{x.bit_length() - 1}"
+        return str(x)
+    return repr(x)
 
 
 @dataclass(frozen=True)
 class Domain:
     """A declared parameter domain: ``name``, ``kind`` ("int" or "real"), an interval.
 
-    ``low``/``high`` are the ends (``None`` or ``math.inf`` for none);
-    ``low_open``/``high_open`` say whether an end is excluded; ``high_text``
-    writes the upper end in messages (``"2**40"``).  :meth:`check` returns the
-    value as a Python int or float, or raises ``TypeError``/``ValueError``.
+    ``low``/``high`` are the ends (``None`` or ``math.inf`` for none; an
+    infinite end is always open); ``low_open``/``high_open`` say whether a
+    finite end is excluded; ``high_text``/``low_text`` write an end in
+    messages (``"pi"``; a power of two from ``2**20`` up is written
+    ``2**40`` anyway).  :meth:`check` returns the value as a Python int or
+    float, or raises ``TypeError``/``ValueError`` (:class:`NotAnIntegerError`
+    for a float in an int domain) in the format of the module docstring.
 
     Examples
     --------
@@ -64,7 +121,15 @@ class Domain:
     >>> Domain("samples", "int", 1).check(0)
     Traceback (most recent call last):
     ...
-    ValueError: samples must be >= 1, got 0
+    ValueError: samples must be an integer in [1, inf), got 0
+    >>> DIM.check(1e6)
+    Traceback (most recent call last):
+    ...
+    lni_geometry.validation.NotAnIntegerError: dim must be an integer in [2, 2**40], got float 1000000.0 (pass 1000000)
+    >>> ANGLE.check("sign", names=("lni",))
+    Traceback (most recent call last):
+    ...
+    ValueError: angle must be a finite number in [0, pi] or 'lni', got 'sign'
     """
 
     name: str
@@ -74,16 +139,23 @@ class Domain:
     low_open: bool = False
     high_open: bool = False
     high_text: str | None = None
+    low_text: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("int", "real"):
+            raise ValueError(f"kind must be 'int' or 'real', got {self.kind!r}")
 
     def interval(self):
-        """The interval as text, ``(0.0, 2.0]`` or ``[2, 2**40]``."""
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
-        if self.high is None or self.high == math.inf:
-            high = "inf"
+        """The interval as text, ``(0, 2]``, ``[2, 2**40]`` or ``[1, inf)``."""
+        if self.low is None or self.low == -math.inf:
+            lo = "(-inf"
         else:
-            high = self.high_text or repr(self.high)
-        return f"{lo}{self.low!r}, {high}{hi}"
+            lo = ("(" if self.low_open else "[") + _end(self.low, self.low_text)
+        if self.high is None or self.high == math.inf:
+            hi = "inf)"
+        else:
+            hi = _end(self.high, self.high_text) + (")" if self.high_open else "]")
+        return f"{lo}, {hi}"
 
     def contains(self, v):
         """Whether the number ``v`` (already of the right type) lies in the interval."""
@@ -95,30 +167,68 @@ class Domain:
             return False
         return True
 
-    def check(self, value):
-        if self.kind == "int":
-            return self._check_int(value)
+    def describe(self, phrase=None, names=(), more=None):
+        """What the parameter must be: ``an integer in [2, 2**40]``, ``... or 'lni'``."""
+        if phrase is None:
+            phrase = "an integer" if self.kind == "int" else "a finite number"
+        alternatives = [repr(n) for n in names] + ([more] if more else [])
+        text = f"{phrase} in {self.interval()}"
+        if alternatives:
+            text += "".join(f", {a}" for a in alternatives[:-1]) + f" or {alternatives[-1]}"
+        return text
+
+    def _type_phrase(self):
+        return "an integer" if self.kind == "int" else "a real number"
+
+    def check(self, value, names=(), more=None):
+        """``value`` as a Python int or float, if inside the domain; else raise.
+
+        ``names`` are strings accepted as they are besides the interval
+        (``'lni'``): a string among them is returned, another one is a
+        ``ValueError``.  ``more`` only adds an alternative the caller accepts
+        itself (``"None"``, ``"a callable"``) to the message.
+        """
+        name = self.name
+        if names and isinstance(value, str):
+            if value in names:
+                return value
+            raise ValueError(f"{name} must be {self.describe(None, names, more)}, got {value!r}")
         if _is_bool(value) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{self.name} must be a real number in {self.interval()}, "
+            raise TypeError(f"{name} must be {self.describe(self._type_phrase(), names, more)}, "
                             f"got {type(value).__name__} {value!r}")
-        v = float(value)
+        if self.kind == "int":
+            if not isinstance(value, numbers.Integral):
+                v = float(value)
+                hint = f" (pass {int(v)})" if v.is_integer() and self.contains(int(v)) else ""
+                raise NotAnIntegerError(f"{name} must be {self.describe(None, names, more)}, "
+                                        f"got {type(value).__name__} {value!r}{hint}")
+            v = int(value)
+        else:
+            try:
+                v = float(value)
+            except OverflowError:  # an int beyond the float range
+                v = math.inf if value > 0 else -math.inf
         if not self.contains(v):
-            raise ValueError(f"{self.name} must be a finite number in {self.interval()}, got {value!r}")
+            raise ValueError(f"{name} must be {self.describe(None, names, more)}, got {v!r}")
         return v
 
-    def _check_int(self, value):
-        name = self.name
-        if _is_bool(value) or not isinstance(value, numbers.Integral):
-            if isinstance(value, numbers.Real) and not _is_bool(value) and float(value).is_integer():
-                raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r} "
-                                f"(pass {int(value)})")
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-        v = int(value)
-        if not self.contains(v):
-            if self.high is None:
-                raise ValueError(f"{name} must be >= {self.low}, got {v}")
-            raise ValueError(f"{name} must be [{self.low}, {self.high}], got {v}")
-        return v
+    def check_array(self, values):
+        """An array of reals in a real domain, as float64 (``np.asarray(values, float64)``).
+
+        The first entry outside the domain is named by its index:
+        ``x[3] must be a finite number in (0, inf), got -1.0`` (``ValueError``).
+        """
+        arr = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(arr)
+        if self.low is not None:
+            ok &= (arr > self.low) if self.low_open else (arr >= self.low)
+        if self.high is not None:
+            ok &= (arr < self.high) if self.high_open else (arr <= self.high)
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            where = "" if arr.ndim == 0 else f"[{', '.join(map(str, np.unravel_index(i, arr.shape)))}]"
+            raise ValueError(f"{self.name}{where} must be {self.describe()}, got {float(arr.flat[i])!r}")
+        return arr
 
 
 def check_int(name, value, low, high=None):
@@ -131,62 +241,117 @@ def check_real(name, value, low, high, low_open=True, high_open=False):
     return Domain(name, "real", low, high, low_open, high_open).check(value)
 
 
-def check_positive(name, value):
-    """A finite real ``> 0``, as a float."""
-    if _is_bool(value) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+def check_count(name, value, *, optional=False):
+    """A positive integer (samples per task, threads, ...), as a Python int.
 
+    With ``optional=True``, None passes through (meaning "choose for me").
 
-#: The dimension of the laws of :mod:`lni_geometry.theory`.
-DIM = Domain("dim", "int", 2, MAX_DIM, high_text="2**40")
-
-
-def check_dim(dim, low=2):
-    """A dimension in ``[low, 2**40]`` as a Python int (the laws' wording).
-
-    Integral floats such as ``1e6`` are refused (``TypeError``, as everywhere:
-    see the module docstring); other floats, NaN and inf are out of the domain
-    (``ValueError``).
+    Examples
+    --------
+    >>> check_count("chunk_samples", None, optional=True) is None
+    True
+    >>> check_count("chunk_samples", 2.5, optional=True)
+    Traceback (most recent call last):
+    ...
+    lni_geometry.validation.NotAnIntegerError: chunk_samples must be an integer in [1, inf) or None, got float 2.5
     """
-    text = f"dim must be an integer in [{low}, 2**40]"
-    if _is_bool(dim) or not isinstance(dim, numbers.Real):
-        raise TypeError(f"{text}, got {type(dim).__name__} {dim!r}")
-    if not isinstance(dim, numbers.Integral):
-        value = float(dim)
-        if math.isfinite(value) and value.is_integer():
-            raise TypeError(f"{text}, got {type(dim).__name__} {dim!r} (pass {int(value)})")
-        raise ValueError(f"{text}, got {dim!r}")
-    value = int(dim)
-    if value < low or value > MAX_DIM:
-        raise ValueError(f"{text}, got {dim!r}")
+    if optional and value is None:
+        return None
+    return Domain(name, "int", 1).check(value, more="None" if optional else None)
+
+
+def check_choice(name, value, choices):
+    """``value`` if it is one of the strings ``choices``, else ``ValueError`` naming them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
 
 
-#: The stability index of a symmetric alpha-stable law.
+def check_key(key):
+    """A stream key: two 32-bit words (``rng.key_from_seed(seed)``), as uint32 array of shape (2,).
+
+    A seed is not a key: ``5`` or a ``SeedSequence`` is refused with a
+    ``TypeError`` that says to pass ``rng.key_from_seed(seed)``.
+
+    Examples
+    --------
+    >>> check_key([1, 2])
+    array([1, 2], dtype=uint32)
+    """
+    arr = np.asarray(key)
+    if arr.shape != (2,) or arr.dtype.kind not in "ui":
+        raise TypeError(
+            "key must be two uint32 words (lni_geometry.rng.key_from_seed(seed)), got "
+            f"{type(key).__name__} {key!r}"
+        )
+    if arr.min() < 0 or arr.max() > 0xFFFFFFFF:
+        raise ValueError(f"key words must lie in [0, 2**32 - 1], got {key!r}")
+    return arr.astype(np.uint32)
+
+
+# --- the shared domains ------------------------------------------------------------
+
+#: The dimension: of the laws, the samplers, the sweeps and the tail inversions.
+DIM = Domain("dim", "int", 2, MAX_DIM, high_text="2**40")
+
+#: The stability index of a symmetric alpha-stable law (2 is the Gaussian).
 ALPHA = Domain("alpha", "real", 0.0, 2.0, low_open=True)
+
+#: The stability index of a stable law with power tails (the Gaussian excluded).
+ALPHA_TAIL = Domain("alpha", "real", 0.0, 2.0, low_open=True, high_open=True)
+
+#: A scale parameter (of a stable law, a Student t).
+SCALE = Domain("scale", "real", 0.0, math.inf, low_open=True, high_open=True)
+
+#: An angle between two directions, in radians.
+ANGLE = Domain("angle", "real", 0.0, math.pi, high_text="pi")
+
+#: The optimizers' hyperparameters (:mod:`lni_geometry.optim`, :mod:`lni_geometry.torch`,
+#: :mod:`lni_geometry.experiments`).
+LR = Domain("lr", "real", 0.0, math.inf, low_open=True, high_open=True)
+BETA1 = Domain("beta1", "real", 0.0, 1.0, high_open=True)
+BETA2 = Domain("beta2", "real", 0.0, 1.0, high_open=True)
+WEIGHT_DECAY = Domain("weight_decay", "real", 0.0, math.inf, high_open=True)
+
+
+def check_hyperparameters(lr, beta1, beta2, weight_decay):
+    """The sign optimizers' ``(lr, beta1, beta2, weight_decay)`` (:data:`LR`, ...), as floats.
+
+    Examples
+    --------
+    >>> check_hyperparameters(0.1, 0.9, 0.99, 1)
+    (0.1, 0.9, 0.99, 1.0)
+    >>> check_hyperparameters(0.1, 1.0, 0.99, 0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: beta1 must be a finite number in [0, 1), got 1.0
+    """
+    return LR.check(lr), BETA1.check(beta1), BETA2.check(beta2), WEIGHT_DECAY.check(weight_decay)
+
+
+def check_dim(dim):
+    """A dimension in ``[2, 2**40]`` (:data:`DIM`), as a Python int.
+
+    Examples
+    --------
+    >>> check_dim(10**6)
+    1000000
+    >>> check_dim(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: dim must be an integer in [2, 2**40], got 1
+    """
+    return DIM.check(dim)
 
 
 def check_alpha(alpha, high_open=False):
-    """A stability index in ``(0, 2]`` (``(0, 2)`` with ``high_open``), as a float."""
-    if high_open:
-        return Domain("alpha", "real", 0.0, 2.0, low_open=True, high_open=True).check(alpha)
-    return ALPHA.check(alpha)
+    """A stability index in ``(0, 2]`` (:data:`ALPHA`; ``(0, 2)``, :data:`ALPHA_TAIL`, with ``high_open``).
 
-
-def check_law_alpha(alpha):
-    """``alpha`` in ``(0, 2]`` in the wording of the laws (``alpha must be in (0, 2]``).
-
-    The same domain as :data:`ALPHA`; only the message differs, because the
-    tests of :mod:`lni_geometry.theory` pin it.  To merge into
-    :func:`check_alpha` once those tests match ``alpha must be``.
+    Examples
+    --------
+    >>> check_alpha(2.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha must be a finite number in (0, 2], got 2.5
     """
-    if _is_bool(alpha) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number in (0, 2], got {type(alpha).__name__} {alpha!r}")
-    a = float(alpha)
-    if not ALPHA.contains(a):
-        raise ValueError(f"alpha must be in (0, 2], got {alpha!r}")
-    return a
+    return (ALPHA_TAIL if high_open else ALPHA).check(alpha)

@@ -2,7 +2,7 @@
 
 Starts a LocalCluster of N worker processes (1 dask thread and 1 numba thread
 each) for every N asked for, loads the kernels in the workers, then times
-``sample_angles(dim, samples, backend="dask", client=...)`` ``--repeats``
+``sample_angles(dim, samples, backend="dask", options=DaskOptions(client=...))`` ``--repeats``
 times and reports the best and median throughput in samples/s and
 coordinates (normals) per second.  As a baseline without Dask it also times
 the CPU backend in this process with the same numbers of numba threads.
@@ -62,6 +62,7 @@ def main(argv=None):
     from distributed import Client, LocalCluster
 
     import lni_geometry as lg
+    from lni_geometry.backends import DaskOptions
 
     dim, samples = args.dim, args.samples
     run = lambda backend, **kw: lg.sample_angles(dim, samples, seed=args.seed, backend=backend, **kw)
@@ -94,7 +95,7 @@ def main(argv=None):
                     s = run("cpu")
                 else:
                     t0 = time.perf_counter()
-                    s = run("dask", client=client)
+                    s = run("dask", options=DaskOptions(client=client))
                 times[i].append(time.perf_counter() - t0)
                 if not np.array_equal(s.sums, ref):
                     raise SystemExit(f"{label} n={n}: result differs from the CPU backend: a bug")

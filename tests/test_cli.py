@@ -76,7 +76,7 @@ def test_cli_interrupt_exit_code_and_resume(tmp_path, monkeypatch, capsys):
     [
         (["sample", "--dim", "-3", "--samples", "5", "--out", "x.npz"], "positive integer"),
         (["sample", "--dim", "10", "--samples", "2.5", "--out", "x.npz"], "positive integer"),
-        (["sample", "--dim", "1", "--samples", "5", "--out", "x.npz"], "dim must be >= 2"),
+        (["sample", "--dim", "1", "--samples", "5", "--out", "x.npz"], "dim must be an integer in [2, 2**40], got 1"),
         (["figure1", "--samples", "0"], "positive integer"),
     ],
 )

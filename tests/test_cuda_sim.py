@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba import config
 
+from lni_geometry import cuda_kernels
 from lni_geometry.backends import cuda as cuda_backend
 from lni_geometry.backends import cuda_available
 from lni_geometry.sampling import resolve_backend, sample_angles
@@ -106,11 +107,11 @@ def test_layout_depends_on_dim_and_model_only():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(dim=0, coords_per_block=4), r"dim must be >= 1, got 0"),
+        (dict(dim=0, coords_per_block=4), r"dim must be an integer in \[1, inf\), got 0"),
         (dict(dim=10, coords_per_block=32), r"coords_per_block in \[1, 16\], got 32"),
         (dict(dim=10, coords_per_block=4, threads=48), r"power of two in \[1, 256\], got 48"),
         (dict(dim=10, coords_per_block=4, threads=512), r"power of two in \[1, 256\], got 512"),
-        (dict(dim=10, coords_per_block=4, iters=0), r"iters must be >= 1, got 0"),
+        (dict(dim=10, coords_per_block=4, iters=0), r"iters must be an integer in \[1, inf\), got 0"),
     ],
 )
 def test_layout_rejects_bad_values(kwargs, match):
@@ -187,13 +188,13 @@ def test_kernels_compile_to_ptx_for_hopper(monkeypatch):
         monkeypatch.setattr(disp, "get_current_device", lambda: fake)
     arr2 = float64[:, :]
     sigs = {
-        "_slice_sums_kernel": (int64, float64, float64, uint32, uint32, int64, int64, int64, int64, int64, int64, arr2),
-        "_add_slices_kernel": (arr2, int64, int64, arr2),
-        "_coords_kernel": (int64, float64, float64, uint32, uint32, int64, int64, int64, int64, int64, arr2),
-        "_words_kernel": (uint32, uint32, int64[:], uint64[:], int64, uint32[:, :]),
+        "slice_sums_kernel": (int64, float64, float64, uint32, uint32, int64, int64, int64, int64, int64, int64, arr2),
+        "add_slices_kernel": (arr2, int64, int64, arr2),
+        "coords_kernel": (int64, float64, float64, uint32, uint32, int64, int64, int64, int64, int64, arr2),
+        "words_kernel": (uint32, uint32, int64[:], uint64[:], int64, uint32[:, :]),
     }
     for name, sig in sigs.items():
-        ptx, _ = cuda.compile_ptx(getattr(cuda_backend, name).py_func, sig, cc=(9, 0))
+        ptx, _ = cuda.compile_ptx(getattr(cuda_kernels, name).py_func, sig, cc=(9, 0))
         assert ".target sm_90" in ptx
         assert ".entry" in ptx
 

@@ -42,17 +42,17 @@ def same(a, b):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=0.0), "lr must be > 0"),
-    (dict(lr=float("nan")), "lr must be finite"),
-    (dict(betas=(1.0, 0.99)), "betas must be in"),
+    (dict(lr=0.0), r"lr must be a finite number in \(0, inf\), got 0\.0$"),
+    (dict(lr=float("nan")), r"lr must be a finite number in \(0, inf\), got nan$"),
+    (dict(betas=(1.0, 0.99)), r"beta1 must be a finite number in \[0, 1\), got 1\.0$"),
     (dict(betas=(0.9,)), "betas must be a pair"),
-    (dict(weight_decay=-1.0), "weight_decay must be >= 0"),
+    (dict(weight_decay=-1.0), r"weight_decay must be a finite number in \[0, inf\), got -1\.0$"),
     (dict(optimizer="adam"), "optimizer must be one of"),
     (dict(optimizer="enim"), "Enim needs an angle"),
-    (dict(optimizer="enim", angle=2.0), "angle must be <="),
-    (dict(optimizer="enim", angle="random"), "angle must be radians"),
+    (dict(optimizer="enim", angle=2.0), r"angle must be a finite number in \[0, pi/2\], 'lion' or 'lni', got 2\.0$"),
+    (dict(optimizer="enim", angle="random"), r"angle must be a finite number in \[0, pi/2\], 'lion' or 'lni', got 'random'$"),
     (dict(angle=0.3), "Lion takes angle=None"),
-    (dict(steps=0), "steps must be >= 1"),
+    (dict(steps=0), r"steps must be an integer in \[1, inf\), got 0$"),
     (dict(network="resnet18"), "network must be one of"),
     (dict(task="cifar10"), "task must be one of"),
     (dict(device="tpu"), "device must be one of"),
@@ -63,9 +63,9 @@ def test_bad_configurations_name_the_problem(kwargs, match):
 
 
 def test_bad_types():
-    with pytest.raises(TypeError, match="seed must be an integer"):
+    with pytest.raises(TypeError, match=r"seed must be an integer in \[0, inf\), got float 1\.5$"):
         RunConfig(seed=1.5)
-    with pytest.raises(TypeError, match="lr must be a real number"):
+    with pytest.raises(TypeError, match=r"lr must be a real number in \(0, inf\), got str '0\.1'$"):
         RunConfig(lr="0.1")
     with pytest.raises(TypeError, match="config must be a RunConfig"):
         train({"lr": 0.1})
@@ -259,7 +259,7 @@ def test_figure_spec_errors():
         figures.figure_spec(2, colour="red")
     with pytest.raises(ValueError, match="hist_lrs"):
         figures.figure_spec(6, hist_lrs=[0.5])
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with pytest.raises(ValueError, match=r"steps must be an integer in \[1, inf\), got 0$"):
         figures.figure_spec(2, steps=0)
     assert figures.figure_spec(5)["lrs"] == list(figures.GRID_LRS)
     assert set(figures.figure_spec(6)["angles_deg"]) <= set(figures.figure_spec(5)["angles_deg"])

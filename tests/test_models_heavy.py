@@ -15,6 +15,7 @@ p = 1e-5, 5% at 1e-3); Student-t KS on 2e5 draws, a cdf error of about 0.0044.
 
 import functools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -71,19 +72,19 @@ def test_sin_half_turns_matches_numpy():
 
 @pytest.mark.parametrize("alpha", [0.0, -1.0, 2.0000001, 3.0, math.nan, math.inf, -math.inf])
 def test_stable_bad_alpha(alpha):
-    with pytest.raises(ValueError, match=r"alpha must be a finite number in \(0\.0, 2\.0\].*got"):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number in \(0, 2\], got " + re.escape(repr(alpha))):
         SymmetricStable(alpha)
 
 
 @pytest.mark.parametrize("scale", [0.0, -2.0, math.nan, math.inf])
 def test_stable_bad_scale(scale):
-    with pytest.raises(ValueError, match=r"scale must be a finite number in \(0\.0, inf\).*got"):
+    with pytest.raises(ValueError, match=r"scale must be a finite number in \(0, inf\), got " + re.escape(repr(scale))):
         SymmetricStable(1.5, scale)
 
 
 @pytest.mark.parametrize("df", [0.0, -1.0, math.nan, math.inf])
 def test_t_bad_df(df):
-    with pytest.raises(ValueError, match=r"df must be a finite number in \(0\.0, inf\).*got"):
+    with pytest.raises(ValueError, match=r"df must be a finite number in \(0, inf\), got " + re.escape(repr(df))):
         StudentT(df)
 
 

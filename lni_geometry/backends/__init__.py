@@ -1,13 +1,104 @@
-"""Backends: where the kernels run.  They launch, they do not compute.
+"""Backends: where the kernels run.  Backends launch, kernels compute.
+
+The kernels (:mod:`lni_geometry.kernels` for the CPU,
+:mod:`lni_geometry.cuda_kernels` for CUDA) compute the per-sample sums; a
+backend chooses the launch shape, moves memory, splits work and reports
+progress, and computes nothing itself:
 
 - :mod:`.cpu`: numba threads on this machine (always available);
 - :mod:`.cuda`: numba.cuda kernels on an NVIDIA GPU (the ``cuda`` extra);
-- :mod:`.dask_backend`: sample ranges spread over dask.distributed workers.
+- :mod:`.dask_backend`: sample ranges spread over dask.distributed workers,
+  each range computed there by the CPU (or CUDA) backend.
+
+The interface
+-------------
+A backend is a module (or any object) with the attributes of :class:`Backend`,
+and :func:`get_backend` is the one place that turns a name into one.  Every
+caller (``sample_angles``, ``sweep``, the commands, resumable runs) resolves
+names through it and calls every backend the same way::
+
+    sums = get_backend(name).sample_sums(key, model, dim, start, samples,
+                                         progress=callback, options=options)
+
+- It receives a **key**, never a seed: two uint32 words,
+  ``rng.key_from_seed(seed)`` (:func:`lni_geometry.validation.check_key`
+  refuses a seed); a ``GradientModel``; ``dim >= 1``; the first sample
+  ``start`` and the count ``samples`` (``start + samples <= 2**48``).
+- It returns float64 ``(samples, 3)``: row ``r`` is ``(l1, l2sq, total) =
+  (sum |g_i|, sum g_i**2, sum g_i)`` of sample ``start + r`` of the stream.
+  What a backend promises about the bits (the CPU's exactly, or a tolerance)
+  is stated in the compatibility policy of :mod:`lni_geometry.rng`.
+- It reports progress in **samples**: ``progress(n)`` (when not None), from
+  the calling thread, with the samples finished since the last call; ``n`` is
+  a fraction when one sample spans several launches or tasks.  The calls of
+  one ``sample_sums`` add up to ``samples``.
+- It takes its **options** as one object of its own type ``Options`` (a
+  frozen dataclass that checks its fields), or None for the defaults;
+  backends without options have ``Options = None`` and refuse any.
+  ``DaskOptions(client, chunk_samples, worker_backend)`` is the Dask
+  backend's.
+- It checks its arguments through :mod:`lni_geometry.validation`
+  (:func:`check_sums_args`, :func:`check_options`) before any work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from typing import Callable, Optional, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..rng import MAX_SAMPLE_INDEX
+from ..validation import MAX_DIM, check_choice, check_int, check_key
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "DaskOptions",
+    "backend_options",
+    "check_options",
+    "check_sums_args",
+    "cuda_available",
+    "cuda_unavailable_reason",
+    "get_backend",
+    "require_cuda",
+]
+
+#: The backends by name: the module (relative to this package) that implements each.
+REGISTRY = {"cpu": ".cpu", "cuda": ".cuda", "dask": ".dask_backend"}
+#: The names :func:`get_backend` accepts ("auto": CUDA when a real GPU is usable, else CPU).
+BACKENDS = ("auto", *REGISTRY)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend provides (a module satisfies it: PEP 544, modules as implementations).
+
+    Attributes
+    ----------
+    NAME : str
+        Its name in :data:`BACKENDS` (what ``AngleSample.backend`` records).
+    Options : type or None
+        The type of its options object (a frozen dataclass whose defaults are
+        the backend's defaults), or None when it takes none.
+    """
+
+    NAME: str
+    Options: Optional[type]
+
+    def sample_sums(
+        self,
+        key: np.ndarray,
+        model,
+        dim: int,
+        start: int,
+        samples: int,
+        progress: Optional[Callable[[float], object]] = None,
+        options=None,
+    ) -> np.ndarray:
+        """Sums ``(l1, l2sq, total)`` of samples ``start .. start + samples - 1``,
+        float64 of shape ``(samples, 3)`` (see the module docstring)."""
 
 
 def cuda_unavailable_reason():
@@ -44,6 +135,94 @@ def require_cuda():
             "NVIDIA GPU and driver, or use backend='cpu'."
         )
     try:
-        return importlib.import_module(".cuda", __name__)
+        return importlib.import_module(REGISTRY["cuda"], __name__)
     except ImportError as exc:
         raise RuntimeError(f"backend='cuda' is not available in this build: {exc}") from exc
+
+
+def get_backend(name="auto"):
+    """The backend called ``name``: a module with the attributes of :class:`Backend`.
+
+    ``"auto"`` is CUDA when a real GPU is usable (never the simulator), else
+    the CPU; the module's ``NAME`` says which.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`BACKENDS`.
+    RuntimeError
+        For ``"cuda"`` where no GPU is usable, saying why and how to fix it.
+
+    Examples
+    --------
+    >>> get_backend("cpu").NAME
+    'cpu'
+    """
+    check_choice("backend", name, BACKENDS)
+    if name == "auto":
+        name = "cuda" if cuda_available() else "cpu"
+    if name == "cuda":
+        return require_cuda()
+    return importlib.import_module(REGISTRY[name], __name__)
+
+
+def check_sums_args(key, model, dim, start, samples):
+    """The common arguments of ``sample_sums``, checked: ``(key, dim, start, samples)``.
+
+    ``key`` comes back as a uint32 array of shape (2,) and the integers as
+    Python ints (:mod:`lni_geometry.validation`); ``model`` must be a
+    ``GradientModel``.
+    """
+    from ..models import GradientModel
+
+    key = check_key(key)
+    if not isinstance(model, GradientModel):
+        raise TypeError(f"model must be a GradientModel, got {type(model).__name__}")
+    dim = check_int("dim", dim, 1, MAX_DIM)
+    start = check_int("start", start, 0, MAX_SAMPLE_INDEX)
+    samples = check_int("samples", samples, 0, MAX_SAMPLE_INDEX - start)
+    return key, dim, start, samples
+
+
+def check_options(name, kind, options):
+    """``options`` of backend ``name``, whose options type is ``kind`` (None: it takes none).
+
+    Returns the options object (``kind()``, the defaults, for None), or None
+    for a backend that takes no options.
+    """
+    if kind is None:
+        if options is not None:
+            raise ValueError(f"backend {name!r} takes no options, got {options!r}")
+        return None
+    if options is None:
+        return kind()
+    if not isinstance(options, kind):
+        raise TypeError(f"options of backend {name!r} must be a {kind.__name__}, got {type(options).__name__}")
+    return options
+
+
+def backend_options(backend, options=None, **keywords):
+    """The options object ``backend`` is called with: from ``options`` or from keywords.
+
+    The keywords are the older spelling of the Dask options
+    (``sample_angles(..., client=..., chunk_samples=..., worker_backend=...)``),
+    kept as a compatibility layer: each is a field of :class:`DaskOptions`, and
+    one left at that field's default counts as not given, so every backend
+    accepts ``client=None``.  Given ones build ``DaskOptions(**given)``; they
+    are refused for other backends and together with ``options``.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(DaskOptions)}
+    unknown = sorted(set(keywords) - set(defaults))
+    if unknown:
+        raise TypeError(f"unknown backend options {unknown}")
+    given = {k: v for k, v in keywords.items() if not (v is defaults[k] or v == defaults[k])}
+    if not given:
+        return check_options(backend.NAME, backend.Options, options)
+    if backend.Options is not DaskOptions:
+        raise ValueError(f"{sorted(given)} apply to backend='dask' only, got backend={backend.NAME!r}")
+    if options is not None:
+        raise ValueError(f"pass the Dask options either as options= or as keywords {sorted(given)}, not both")
+    return DaskOptions(**given)
+
+
+from .dask_backend import DaskOptions  # noqa: E402  (needs the functions above)

@@ -16,7 +16,12 @@ import numba
 import numpy as np
 
 from .. import kernels
+from . import check_options, check_sums_args
 
+#: The backend's name (:func:`lni_geometry.backends.get_backend`).
+NAME = "cpu"
+#: The CPU backend takes no options.
+Options = None
 #: Target number of coordinates per launch (progress granularity).
 BATCH_COORDS = 1 << 26
 
@@ -26,22 +31,51 @@ def threads():
     return numba.get_num_threads()
 
 
-def sample_sums(key, model, dim, start, samples, progress=None):
+def chunk_sums(key, model, dim, sample, chunk0, nchunks, out=None):
+    """Sums of chunks ``chunk0 .. chunk0 + nchunks - 1`` of one sample: one launch.
+
+    Row ``c`` holds ``(l1, l2sq, total)`` of chunk ``chunk0 + c`` (``kernels.CHUNK``
+    coordinates, the last chunk shorter); ``kernels.add_rows_in_order`` of all
+    the chunks of a sample gives its sums.  The Dask backend's chunk tasks run
+    this launch on the workers.
+
+    Returns
+    -------
+    ndarray of float64, shape (nchunks, 3) (``out`` when given)
+    """
+    if out is None:
+        out = np.empty((nchunks, 3))
+    p0, p1 = (float(p) for p in model.kernel_params)
+    kernels.chunk_sums_of_sample(
+        model.kernel_id, p0, p1, np.uint32(key[0]), np.uint32(key[1]),
+        sample, dim, chunk0, nchunks, out,
+    )
+    return out
+
+
+def sample_sums(key, model, dim, start, samples, progress=None, options=None):
     """Sums ``(l1, l2sq, total)`` of samples ``start .. start + samples - 1``.
+
+    The interface of every backend (:class:`lni_geometry.backends.Backend`).
 
     Parameters
     ----------
     key : ndarray of uint32, shape (2,)
+        ``rng.key_from_seed(seed)``.
     model : GradientModel
     dim, start, samples : int
     progress : callable or None
         Called with the number of samples finished after each launch (a
         fraction of a sample when one sample spans several launches).
+    options : None
+        The CPU backend takes no options.
 
     Returns
     -------
     ndarray of float64, shape (samples, 3)
     """
+    key, dim, start, samples = check_sums_args(key, model, dim, start, samples)
+    check_options(NAME, Options, options)
     out = np.empty((samples, 3))
     k0, k1 = np.uint32(key[0]), np.uint32(key[1])
     mid = model.kernel_id
@@ -61,9 +95,7 @@ def sample_sums(key, model, dim, start, samples, progress=None):
         for i in range(samples):
             for c in range(0, nch, chunks_per_launch):
                 n = min(chunks_per_launch, nch - c)
-                kernels.chunk_sums_of_sample(
-                    mid, p0, p1, k0, k1, start + i, dim, c, n, parts[c : c + n]
-                )
+                chunk_sums(key, model, dim, start + i, c, n, parts[c : c + n])
                 if progress is not None:
                     progress(n / nch)
             out[i] = kernels.add_rows_in_order(parts)
@@ -72,6 +104,7 @@ def sample_sums(key, model, dim, start, samples, progress=None):
 
 def sample_coords(key, model, dim, start, samples):
     """Raw coordinates, shape ``(samples, dim)`` (see ``sample_vectors``)."""
+    key, dim, start, samples = check_sums_args(key, model, dim, start, samples)
     out = np.empty((samples, dim))
     p0, p1 = (float(p) for p in model.kernel_params)
     kernels.coords_of_samples(

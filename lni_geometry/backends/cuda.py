@@ -1,13 +1,9 @@
-"""CUDA backend: numba.cuda kernels built from the CPU's own device functions.
+"""CUDA backend: launches the numba.cuda kernels of :mod:`lni_geometry.cuda_kernels`.
 
-One source.  The kernels call the ``numba.njit`` functions of
-:mod:`lni_geometry.rng` and :mod:`lni_geometry.models` (``stream_words``,
-``gaussian_block``, ``fill_coords``); numba.cuda compiles a CPU dispatcher
-called from a kernel as a device function of the same Python source, so the
-Philox words, the Box-Muller transform and every model (whatever
-``fill_coords`` dispatches to) are one code for both targets.  Under the
-simulator (``NUMBA_ENABLE_CUDASIM=1``) the kernels run as Python and call the
-same functions compiled for the CPU.
+The kernels are built from the CPU's own device functions (one source; see
+:mod:`lni_geometry.cuda_kernels`).  This module chooses the work layout,
+allocates device memory, launches the kernels in batches of whole samples and
+reports progress; it computes nothing itself.
 
 Work layout
 -----------
@@ -48,21 +44,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import cuda, float64, int64
+from numba import cuda
 
 from .. import rng
-from ..models import GAUSSIAN_ID, fill_coords, gaussian_block
+from ..cuda_kernels import (
+    LOCAL_COORDS,
+    MAX_THREADS,
+    add_slices_kernel,
+    coords_kernel,
+    slice_sums_kernel,
+    words_kernel,
+)
+from ..validation import Domain, check_int, check_key
+from . import check_options, check_sums_args
 
 __all__ = ["sample_sums", "sample_coords", "philox_words", "layout", "Layout", "check_target"]
 
-#: Largest CUDA thread block (a power of two; also the shared array size).
-MAX_THREADS = 256
+#: The backend's name (:func:`lni_geometry.backends.get_backend`).
+NAME = "cuda"
+#: The CUDA backend takes no options (its layout overrides are test keywords).
+Options = None
+
 #: Fewest threads of a block chosen by :func:`layout` (one warp).
 MIN_THREADS = 32
 #: Steps per thread at large dimensions (a slice is ``T * I * G`` coordinates).
 MAX_ITERS = 16
-#: Size of the thread-local coordinate buffer (an upper bound on ``G``).
-LOCAL_COORDS = 16
 #: Target number of coordinates per launch of the sums kernel.
 LAUNCH_COORDS = 1 << 30
 #: Most samples per launch (bounds the device buffers).
@@ -92,6 +98,14 @@ class Layout:
     group: int
     slice_coords: int
     nslices: int
+
+
+#: The models the kernels take: at most LOCAL_COORDS coordinates per Philox block.
+_COORDS_PER_BLOCK = Domain("coords_per_block", "int", 1, LOCAL_COORDS)
+#: Threads per CUDA block (a power of two besides).
+_THREADS = Domain("threads", "int", 1, MAX_THREADS)
+#: The draw index of a Philox counter (:mod:`lni_geometry.rng`).
+_DRAW = Domain("draw", "int", 0, rng.MAX_DRAW_INDEX, high_open=True, high_text="2**16")
 
 
 def _next_pow2(n):
@@ -126,11 +140,9 @@ def layout(dim, coords_per_block, threads=None, iters=None):
     >>> layout(10, 4)
     Layout(threads=32, iters=1, group=16, slice_coords=512, nslices=1)
     """
-    dim = int(dim)
-    cpb = int(coords_per_block)
-    if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim}")
-    if not 1 <= cpb <= LOCAL_COORDS:
+    dim = check_int("dim", dim, 1)
+    cpb = check_int("coords_per_block", coords_per_block, 1)
+    if not _COORDS_PER_BLOCK.contains(cpb):
         raise ValueError(
             f"the CUDA backend supports models with coords_per_block in [1, {LOCAL_COORDS}], "
             f"got {cpb}"
@@ -139,134 +151,14 @@ def layout(dim, coords_per_block, threads=None, iters=None):
     ngroups = -(-dim // group)
     if threads is None:
         threads = min(MAX_THREADS, max(MIN_THREADS, _next_pow2(ngroups)))
-    threads = int(threads)
-    if not (1 <= threads <= MAX_THREADS and threads & (threads - 1) == 0):
+    threads = check_int("threads", threads, 1)
+    if not (_THREADS.contains(threads) and threads & (threads - 1) == 0):
         raise ValueError(f"threads must be a power of two in [1, {MAX_THREADS}], got {threads}")
     if iters is None:
         iters = min(MAX_ITERS, -(-ngroups // threads))
-    iters = int(iters)
-    if iters < 1:
-        raise ValueError(f"iters must be >= 1, got {iters}")
+    iters = check_int("iters", iters, 1)
     slice_coords = threads * iters * group
     return Layout(threads, iters, group, slice_coords, -(-dim // slice_coords))
-
-
-# --- kernels ----------------------------------------------------------------
-# Integer arguments arrive as int64 and thread indices are cast to int64 at
-# once, so no uint64/int64 mix (which numba would promote to float64) occurs.
-
-
-@cuda.jit
-def _slice_sums_kernel(model_id, p0, p1, k0, k1, group, sample0, dim, nslices, iters, generic, parts):
-    sh1 = cuda.shared.array(MAX_THREADS, float64)
-    sh2 = cuda.shared.array(MAX_THREADS, float64)
-    sht = cuda.shared.array(MAX_THREADS, float64)
-    buf = cuda.local.array(LOCAL_COORDS, float64)
-    t = int64(cuda.threadIdx.x)
-    nt = int64(cuda.blockDim.x)
-    bid = int64(cuda.blockIdx.x)
-    local_sample = bid // nslices
-    sl = bid - local_sample * nslices
-    sample = sample0 + local_sample
-    fast = model_id == GAUSSIAN_ID and generic == 0
-    s1 = 0.0
-    s2 = 0.0
-    st = 0.0
-    g0 = sl * nt * iters + t
-    for j in range(iters):
-        coord0 = (g0 + j * nt) * group
-        if coord0 < dim:
-            n = dim - coord0
-            if n > group:
-                n = group
-            if fast:
-                # The Gaussian in registers: the same coordinates, added in
-                # the same order, as the fill_coords path below.
-                for b in range(group // 4):
-                    m = n - 4 * b
-                    if m > 0:
-                        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, coord0 // 4 + b)
-                        s1 += abs(z0)
-                        s2 += z0 * z0
-                        st += z0
-                        if m > 1:
-                            s1 += abs(z1)
-                            s2 += z1 * z1
-                            st += z1
-                        if m > 2:
-                            s1 += abs(z2)
-                            s2 += z2 * z2
-                            st += z2
-                        if m > 3:
-                            s1 += abs(z3)
-                            s2 += z3 * z3
-                            st += z3
-            else:
-                fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, buf)
-                for q in range(n):
-                    z = buf[q]
-                    s1 += abs(z)
-                    s2 += z * z
-                    st += z
-    sh1[t] = s1
-    sh2[t] = s2
-    sht[t] = st
-    cuda.syncthreads()
-    stride = nt // 2
-    while stride > 0:
-        if t < stride:
-            sh1[t] += sh1[t + stride]
-            sh2[t] += sh2[t + stride]
-            sht[t] += sht[t + stride]
-        cuda.syncthreads()
-        stride //= 2
-    if t == 0:
-        parts[bid, 0] = sh1[0]
-        parts[bid, 1] = sh2[0]
-        parts[bid, 2] = sht[0]
-
-
-@cuda.jit
-def _add_slices_kernel(parts, nslices, nsamples, out):
-    i = int64(cuda.grid(1))
-    if i < nsamples:
-        s1 = 0.0
-        s2 = 0.0
-        st = 0.0
-        r0 = i * nslices
-        for c in range(nslices):
-            s1 += parts[r0 + c, 0]
-            s2 += parts[r0 + c, 1]
-            st += parts[r0 + c, 2]
-        out[i, 0] = s1
-        out[i, 1] = s2
-        out[i, 2] = st
-
-
-@cuda.jit
-def _coords_kernel(model_id, p0, p1, k0, k1, group, sample0, dim, ngroups, nsamples, out):
-    buf = cuda.local.array(LOCAL_COORDS, float64)
-    i = int64(cuda.grid(1))
-    if i < ngroups * nsamples:
-        s = i // ngroups
-        coord0 = (i - s * ngroups) * group
-        n = dim - coord0
-        if n > group:
-            n = group
-        fill_coords(model_id, p0, p1, k0, k1, sample0 + s, coord0, n, buf)
-        for q in range(n):
-            out[s, coord0 + q] = buf[q]
-
-
-@cuda.jit
-def _words_kernel(k0, k1, samples, blocks, draw, out):
-    i = int64(cuda.grid(1))
-    if i < samples.shape[0]:
-        w0, w1, w2, w3 = rng.stream_words(k0, k1, samples[i], blocks[i], draw)
-        out[i, 0] = w0
-        out[i, 1] = w1
-        out[i, 2] = w2
-        out[i, 3] = w3
 
 
 # --- host side --------------------------------------------------------------
@@ -290,9 +182,7 @@ def check_target():
 
 
 def _key_words(key):
-    key = np.asarray(key)
-    if key.shape != (2,):
-        raise ValueError(f"key must have shape (2,), got {key.shape}")
+    key = check_key(key)
     return np.uint32(key[0]), np.uint32(key[1])
 
 
@@ -305,7 +195,8 @@ def _grid(n, threads):
     return max(1, -(-int(n) // threads)), threads
 
 
-def sample_sums(key, model, dim, start, samples, progress=None, *, threads=None, iters=None, generic=False):
+def sample_sums(key, model, dim, start, samples, progress=None, options=None, *,
+                threads=None, iters=None, generic=False):
     """Sums ``(l1, l2sq, total)`` of samples ``start .. start + samples - 1`` on the GPU.
 
     The same meaning as :func:`lni_geometry.backends.cpu.sample_sums`: row ``r``
@@ -320,6 +211,8 @@ def sample_sums(key, model, dim, start, samples, progress=None, *, threads=None,
     dim, start, samples : int
     progress : callable or None
         Called with the number of samples finished after each launch.
+    options : None
+        The CUDA backend takes no options.
     threads, iters : int, optional
         Override the work layout (:func:`layout`); the defaults depend on
         ``dim`` and the model only.  Tests use small values for the simulator.
@@ -331,13 +224,12 @@ def sample_sums(key, model, dim, start, samples, progress=None, *, threads=None,
     -------
     ndarray of float64, shape (samples, 3)
     """
+    key, dim, start, samples = check_sums_args(key, model, dim, start, samples)
+    check_options(NAME, Options, options)
     check_target()
     k0, k1 = _key_words(key)
     mid, p0, p1 = _model_args(model)
     lay = layout(dim, model.coords_per_block, threads, iters)
-    dim = int(dim)
-    start = int(start)
-    samples = int(samples)
     out = np.empty((samples, 3))
     if samples == 0:
         return out
@@ -348,12 +240,12 @@ def sample_sums(key, model, dim, start, samples, progress=None, *, threads=None,
     gen = np.int64(1 if generic else 0)
     for i in range(0, samples, batch):
         n = min(batch, samples - i)
-        _slice_sums_kernel[n * lay.nslices, lay.threads](
+        slice_sums_kernel[n * lay.nslices, lay.threads](
             mid, p0, p1, k0, k1, np.int64(lay.group), np.int64(start + i), np.int64(dim),
             np.int64(lay.nslices), np.int64(lay.iters), gen, d_parts,
         )
         rt = min(128, n)
-        _add_slices_kernel[_grid(n, rt)](d_parts, np.int64(lay.nslices), np.int64(n), d_out[i : i + n])
+        add_slices_kernel[_grid(n, rt)](d_parts, np.int64(lay.nslices), np.int64(n), d_out[i : i + n])
         if progress is not None:
             cuda.synchronize()
             progress(n)
@@ -367,6 +259,7 @@ def sample_coords(key, model, dim, start, samples):
     The same numbers as :func:`lni_geometry.backends.cpu.sample_coords` (bit for
     bit under the simulator; see the module docstring for a real GPU).
     """
+    key, dim, start, samples = check_sums_args(key, model, dim, start, samples)
     check_target()
     k0, k1 = _key_words(key)
     mid, p0, p1 = _model_args(model)
@@ -374,7 +267,7 @@ def sample_coords(key, model, dim, start, samples):
     ngroups = -(-int(dim) // group)
     d_out = cuda.device_array((int(samples), int(dim)), dtype=np.float64)
     total = ngroups * int(samples)
-    _coords_kernel[_grid(total, min(128, total))](
+    coords_kernel[_grid(total, min(128, total))](
         mid, p0, p1, k0, k1, np.int64(group), np.int64(start), np.int64(dim),
         np.int64(ngroups), np.int64(samples), d_out,
     )
@@ -404,13 +297,11 @@ def philox_words(key, sample, block, draw=0):
     sample, block = np.broadcast_arrays(np.asarray(sample), np.asarray(block))
     sample = np.ascontiguousarray(sample.ravel(), dtype=np.int64)
     block = np.ascontiguousarray(block.ravel(), dtype=np.uint64)
-    draw = int(draw)
-    if not 0 <= draw < rng.MAX_DRAW_INDEX:
-        raise ValueError(f"draw must lie in [0, {rng.MAX_DRAW_INDEX}), got {draw}")
+    draw = _DRAW.check(draw)
     n = sample.shape[0]
     d_out = cuda.device_array((n, 4), dtype=np.uint32)
     if n:
-        _words_kernel[_grid(n, min(128, n))](
+        words_kernel[_grid(n, min(128, n))](
             k0, k1, cuda.to_device(sample), cuda.to_device(block), np.int64(draw), d_out
         )
     return d_out.copy_to_host()

@@ -26,10 +26,10 @@ PARITY_RTOL = 1e-9
 
 
 def _cuda_module():
-    from . import require_cuda
+    from . import get_backend
 
     try:
-        return require_cuda()
+        return get_backend("cuda")
     except RuntimeError as exc:
         raise RuntimeError(f"the CUDA check cannot run: {exc}") from None
 

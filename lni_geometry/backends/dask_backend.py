@@ -13,13 +13,16 @@ every worker has a usable GPU (dask-cuda clusters), else "cpu".  CPU tasks give
 the bits of ``backend="cpu"``; CUDA tasks those of ``backend="cuda"`` on one
 GPU (whose sums differ from the CPU's in the last bits, by design of that
 backend; see :mod:`lni_geometry.backends.cuda`).  Pass
-``worker_backend="cpu"`` to get the CPU's bits on any cluster.
+``DaskOptions(worker_backend="cpu")`` to get the CPU's bits on any cluster.
+A task runs the same launch as the backend it names (``sample_sums`` of that
+backend, or the CPU backend's ``chunk_sums``); this module only plans, submits
+and gathers.
 
 Work is cut into *tasks* of two kinds:
 
 - a range of whole samples;
 - on CPU runs with fewer samples than task slots, a range of chunks of one
-  sample (CPU kernel ``chunk_sums_of_sample``); the client adds the chunk sums
+  sample (:func:`lni_geometry.backends.cpu.chunk_sums`); the client adds the chunk sums
   of a sample in chunk order (``kernels.add_rows_in_order``), exactly as the
   CPU backend does, so one sample at dimension ``1e9`` uses the whole cluster.
 
@@ -36,15 +39,18 @@ released at once and never recomputed.
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import kernels
+from ..validation import check_choice, check_count
+from . import check_options, check_sums_args, get_backend
 
 __all__ = [
+    "DaskOptions",
     "sample_sums",
     "submit_sums",
     "wait_jobs",
@@ -64,6 +70,11 @@ MAX_TASK_COORDS = 1 << 32
 #: Tasks per task slot (a worker thread) when the work allows: load balance.
 TASKS_PER_SLOT = 4
 
+#: The values of ``DaskOptions.worker_backend``.
+WORKER_BACKENDS = ("auto", "cpu", "cuda")
+#: The backend's name (:func:`lni_geometry.backends.get_backend`).
+NAME = "dask"
+
 _LAUNCH_LOCK = threading.Lock()
 _DEFAULT = {"cluster": None, "client": None}
 _DEFAULT_LOCK = threading.Lock()
@@ -77,6 +88,58 @@ def _require_distributed():
             "backend='dask' needs dask.distributed: pip install \"lni-geometry[dask]\""
         ) from exc
     return distributed
+
+
+def _check_client(client):
+    """``client`` if it is None, a scheduler address or a ``distributed.Client``."""
+    if client is None or isinstance(client, (str, os.PathLike)):
+        return client
+    if isinstance(client, _require_distributed().Client):
+        return client
+    raise TypeError(
+        "client must be a distributed.Client, a scheduler address string or None, "
+        f"got {type(client).__name__}"
+    )
+
+
+def _check_chunk_samples(chunk_samples):
+    return check_count("chunk_samples", chunk_samples, optional=True)
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """The options of the Dask backend (its ``Options``), checked when made.
+
+    ``sample_angles(..., backend="dask", options=DaskOptions(client=c))``;
+    ``sample_angles(..., client=c, chunk_samples=k, worker_backend=w)`` is the
+    older spelling of the same (:func:`lni_geometry.backends.backend_options`).
+
+    Attributes
+    ----------
+    client : distributed.Client, str or None
+        See :func:`get_client`: a client, a scheduler address such as
+        ``"tcp://10.0.0.1:8786"``, or None for the active dask client or else
+        an embedded LocalCluster of processes.
+    chunk_samples : int or None
+        Samples per task; None sizes tasks from the cluster (see
+        :func:`plan_tasks`).
+    worker_backend : {"auto", "cpu", "cuda"}
+        Backend of every task; "auto": "cuda" when every worker has a usable
+        GPU, else "cpu".
+    """
+
+    client: object = None
+    chunk_samples: int | None = None
+    worker_backend: str = "auto"
+
+    def __post_init__(self):
+        _check_client(self.client)
+        object.__setattr__(self, "chunk_samples", _check_chunk_samples(self.chunk_samples))
+        check_choice("worker_backend", self.worker_backend, WORKER_BACKENDS)
+
+
+#: The options type of this backend (:class:`lni_geometry.backends.Backend`).
+Options = DaskOptions
 
 
 # --- on the workers ----------------------------------------------------------
@@ -95,17 +158,6 @@ def _worker_nthreads():
     return int(n)
 
 
-def _backend_module(name):
-    """The backend module a task uses ("cpu" or "cuda", resolved on the client)."""
-    if name == "cuda":
-        from .. import backends
-
-        return backends.require_cuda()
-    from . import cpu
-
-    return cpu
-
-
 def _set_threads():
     import numba
 
@@ -116,20 +168,16 @@ def _samples_task(key, model, dim, start, samples, backend):
     """Sums of samples ``start .. start + samples - 1`` (one task)."""
     with _LAUNCH_LOCK:
         _set_threads()
-        return _backend_module(backend).sample_sums(key, model, dim, start, samples)
+        return get_backend(backend).sample_sums(key, model, dim, start, samples)
 
 
 def _chunks_task(key, model, dim, sample, chunk0, nchunks):
     """Sums of chunks ``chunk0 .. chunk0 + nchunks - 1`` of one sample (one task)."""
+    from . import cpu
+
     with _LAUNCH_LOCK:
         _set_threads()
-        out = np.empty((nchunks, 3))
-        p0, p1 = (float(p) for p in model.kernel_params)
-        kernels.chunk_sums_of_sample(
-            model.kernel_id, p0, p1, np.uint32(key[0]), np.uint32(key[1]),
-            sample, dim, chunk0, nchunks, out,
-        )
-        return out
+        return cpu.chunk_sums(key, model, dim, sample, chunk0, nchunks)
 
 
 def worker_info():
@@ -219,6 +267,7 @@ def get_client(client=None):
         LocalCluster of processes, started once and reused.
     """
     distributed = _require_distributed()
+    client = _check_client(client)
     if client is None:
         try:
             return distributed.default_client(), False
@@ -226,12 +275,7 @@ def get_client(client=None):
             return _default_client(), False
     if isinstance(client, (str, os.PathLike)):
         return distributed.Client(os.fspath(client), set_as_default=False), True
-    if isinstance(client, distributed.Client):
-        return client, False
-    raise TypeError(
-        "client must be a distributed.Client, a scheduler address string or None, "
-        f"got {type(client).__name__}"
-    )
+    return client, False
 
 
 def cluster_info(client, worker_backend="auto"):
@@ -246,8 +290,7 @@ def cluster_info(client, worker_backend="auto"):
     """
     from .. import __version__
 
-    if worker_backend not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"worker_backend must be 'auto', 'cpu' or 'cuda', got {worker_backend!r}")
+    check_choice("worker_backend", worker_backend, WORKER_BACKENDS)
     if not _scheduler_workers(client):
         client.wait_for_workers(1)
     info = client.run(worker_info)
@@ -280,21 +323,6 @@ def _scheduler_workers(client):
     if _accepts_n_workers(client):
         return client.scheduler_info(n_workers=-1)["workers"]
     return client.scheduler_info()["workers"]
-
-
-def _check_chunk_samples(chunk_samples):
-    if chunk_samples is None:
-        return None
-    import numbers
-
-    if isinstance(chunk_samples, bool) or not isinstance(chunk_samples, numbers.Integral):
-        raise TypeError(
-            f"chunk_samples must be a positive integer or None, got "
-            f"{type(chunk_samples).__name__} {chunk_samples!r}"
-        )
-    if chunk_samples < 1:
-        raise ValueError(f"chunk_samples must be >= 1 (or None), got {chunk_samples}")
-    return int(chunk_samples)
 
 
 def plan_tasks(dim, start, samples, slots, gpu, chunk_samples=None):
@@ -342,12 +370,15 @@ def plan_tasks(dim, start, samples, slots, gpu, chunk_samples=None):
 class SumsJob:
     """Submitted tasks of one sample range; :meth:`add` collects, :meth:`result` assembles."""
 
-    def __init__(self, plan, samples, start):
+    def __init__(self, plan, samples, start, dim):
         self.plan = plan
         self.samples = samples
         self.start = start
         self.results = [None] * len(plan)
         self.missing = len(plan)
+        nch = kernels.n_chunks(dim)
+        #: Samples each task computes (a fraction for a range of chunks): the progress units.
+        self.task_samples = [item[2] if item[0] == "samples" else item[3] / nch for item in plan]
 
     def add(self, index, value):
         if self.results[index] is None:
@@ -381,10 +412,10 @@ def submit_sums(client, key, model, dim, start, samples, *, chunk_samples=None,
     ``futures[i]`` computes ``job.plan[i]``.  ``info`` is ``(slots, backend)``
     from :func:`cluster_info`, to plan several jobs with one probe.
     """
+    key, dim, start, samples = check_sums_args(key, model, dim, start, samples)
     chunk_samples = _check_chunk_samples(chunk_samples)
     slots, backend = info if info is not None else cluster_info(client, worker_backend)
     plan = plan_tasks(dim, start, samples, slots, backend == "cuda", chunk_samples)
-    key = np.asarray(key, dtype=np.uint32)
     futures = []
     for item in plan:
         if item[0] == "samples":
@@ -394,18 +425,19 @@ def submit_sums(client, key, model, dim, start, samples, *, chunk_samples=None,
         else:
             fut = client.submit(_chunks_task, key, model, dim, item[1], item[2], item[3], pure=True)
         futures.append(fut)
-    return SumsJob(plan, samples, start), futures
+    return SumsJob(plan, samples, start, dim), futures
 
 
-def wait_jobs(client, entries, progress=False, on_done=None, desc="tasks"):
+def wait_jobs(client, entries, progress=False, on_done=None, desc="samples"):
     """Gather the results of several jobs as their tasks finish.
 
     Parameters
     ----------
     entries : list of (SumsJob, futures)
     progress : bool or callable
-        True: a tqdm bar over finished tasks; a callable is called with the
-        number of tasks just finished (1 each time).
+        In samples, as every backend: True shows a tqdm bar over the samples
+        of all entries; a callable is called once per finished task with the
+        samples it computed (a fraction for a range of chunks of one sample).
     on_done : callable or None
         Called as ``on_done(index_of_entry, sums)`` as soon as a job is complete.
 
@@ -416,10 +448,10 @@ def wait_jobs(client, entries, progress=False, on_done=None, desc="tasks"):
     distributed = _require_distributed()
     owner = {}
     total = 0
-    for j, (_, futures) in enumerate(entries):
+    for j, (job, futures) in enumerate(entries):
         for i, fut in enumerate(futures):
             owner.setdefault(fut.key, []).append((j, i))
-            total += 1
+        total += job.samples
     out = [None] * len(entries)
     for j, (job, futures) in enumerate(entries):
         if not futures and out[j] is None:  # pragma: no cover - jobs always have tasks
@@ -428,7 +460,7 @@ def wait_jobs(client, entries, progress=False, on_done=None, desc="tasks"):
     if progress is True:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, unit="task", desc=desc)
+        bar = tqdm(total=total, unit="sample", desc=desc)
     step = bar.update if bar is not None else (progress if callable(progress) else None)
     unique = list({f.key: f for _, futures in entries for f in futures}.values())
     for entry in entries:
@@ -439,7 +471,7 @@ def wait_jobs(client, entries, progress=False, on_done=None, desc="tasks"):
                 job = entries[j][0]
                 job.add(i, value)
                 if step is not None:
-                    step(1)
+                    step(job.task_samples[i])
                 if job.done and out[j] is None:
                     out[j] = job.result()
                     job.results = None
@@ -452,45 +484,41 @@ def wait_jobs(client, entries, progress=False, on_done=None, desc="tasks"):
     return out
 
 
-def sample_sums(seed, model, dim, start, samples, progress=False, client=None,
-                chunk_samples=None, worker_backend="auto"):
+def sample_sums(key, model, dim, start, samples, progress=None, options=None):
     """Sums ``(l1, l2sq, total)`` of samples ``start .. start + samples - 1`` on Dask.
 
-    Called by ``sample_angles(..., backend="dask", client=..., chunk_samples=...)``.
-    Identical, bit for bit, to the CPU backend for the same seed and start;
-    on a cluster where every worker has a GPU, identical to the CUDA backend
+    The interface of every backend (:class:`lni_geometry.backends.Backend`).
+    Identical, bit for bit, to the CPU backend for the same key and start; on
+    a cluster where every worker has a GPU, identical to the CUDA backend
     instead (see the module docstring).
 
     Parameters
     ----------
-    seed : int or numpy.random.SeedSequence
+    key : ndarray of uint32, shape (2,)
+        ``rng.key_from_seed(seed)``.
     model : GradientModel
     dim, start, samples : int
-    progress : bool or callable
-        True shows a tqdm bar over finished tasks; a callable is called with
-        the number of tasks just finished.
-    client : distributed.Client, str or None
-        See :func:`get_client`: a client, a scheduler address, or None for the
-        active dask client or else an embedded LocalCluster of processes.
-    chunk_samples : int or None
-        Samples per task; None sizes tasks from the cluster (see
-        :func:`plan_tasks`).
-    worker_backend : {"auto", "cpu", "cuda"}
-        Backend of every task; "auto": "cuda" when every worker has a usable
-        GPU, else "cpu".
+    progress : callable or None
+        Called once per finished task with the samples it computed (a
+        fraction of a sample for a task of chunks).
+    options : DaskOptions or None
+        The cluster, the task size and the workers' backend; None for the
+        defaults (the active dask client or an embedded LocalCluster, tasks
+        sized from the cluster, "auto").
 
     Returns
     -------
     ndarray of float64, shape (samples, 3)
     """
-    from .. import rng
-
-    key = rng.key_from_seed(seed)
-    client, owned = get_client(client)
+    key, dim, start, samples = check_sums_args(key, model, dim, start, samples)
+    options = check_options(NAME, Options, options)
+    if samples == 0:
+        return np.empty((0, 3))
+    client, owned = get_client(options.client)
     try:
         entry = submit_sums(
             client, key, model, dim, start, samples,
-            chunk_samples=chunk_samples, worker_backend=worker_backend,
+            chunk_samples=options.chunk_samples, worker_backend=options.worker_backend,
         )
         return wait_jobs(client, [entry], progress=progress, desc=f"dim {dim}")[0]
     finally:

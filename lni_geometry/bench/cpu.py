@@ -103,8 +103,9 @@ def _transform_only(k0, k1, samples, dim):
     out = np.empty(samples)
     for s in prange(samples):
         buf = np.empty(kernels.TILE)
+        words = np.empty(kernels.TILE, np.uint32)
         for t0 in range(0, dim, kernels.TILE):
-            models.fill_tile(0, 0.0, 0.0, k0, k1, s, t0, kernels.TILE, buf)
+            models.fill_tile(0, 0.0, 0.0, k0, k1, s, t0, kernels.TILE, words, buf)
         out[s] = buf[0]
     return out
 

@@ -40,7 +40,7 @@ def _cuda_module(real_gpu):
     """The CUDA backend, or RuntimeError saying why not (``real_gpu``: refuse the simulator)."""
     from numba import config
 
-    from ..backends import require_cuda
+    from ..backends import get_backend
 
     if real_gpu and config.ENABLE_CUDASIM:
         raise RuntimeError(
@@ -48,7 +48,7 @@ def _cuda_module(real_gpu):
             "simulator runs kernels as Python (unset it on a machine with an NVIDIA GPU)"
         )
     try:
-        return require_cuda()
+        return get_backend("cuda")
     except RuntimeError as exc:
         raise RuntimeError(f"the CUDA benchmark cannot run: {exc}") from None
 

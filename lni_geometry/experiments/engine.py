@@ -24,7 +24,6 @@ import dataclasses
 import functools
 import json
 import math
-import numbers
 import os
 import signal
 import threading
@@ -32,6 +31,7 @@ import time
 
 import numpy as np
 
+from ..validation import BETA1, BETA2, LR, WEIGHT_DECAY, Domain, check_int
 from .networks import NETWORKS, build_network, norm_bias_names
 from .tasks import TASKS, load_task
 
@@ -63,26 +63,9 @@ STEP_FIELDS = ("loss",) + TELEMETRY_FIELDS + (
 EVAL_FIELDS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "tail_index_c")
 
 
-def _real(name, value, low=None, high=None, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return value
-
-
-def _integer(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return value
+#: Enim's angle in a run: radians up to the right angle, or a name.
+RUN_ANGLE = Domain("angle", "real", 0.0, math.pi / 2, high_text="pi/2")
+RUN_ANGLE_NAMES = ("lion", "lni")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,36 +128,29 @@ class RunConfig:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        set_("lr", _real("lr", self.lr, 0.0, low_open=True))
+        set_("lr", LR.check(self.lr))
         try:
             b1, b2 = self.betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}") from None
-        b1, b2 = _real("beta1", b1, 0.0, 1.0), _real("beta2", b2, 0.0, 1.0)
-        if b1 >= 1.0 or b2 >= 1.0:
-            raise ValueError(f"betas must be in [0, 1), got ({b1!r}, {b2!r})")
-        set_("betas", (b1, b2))
-        set_("weight_decay", _real("weight_decay", self.weight_decay, 0.0))
+        set_("betas", (BETA1.check(b1), BETA2.check(b2)))
+        set_("weight_decay", WEIGHT_DECAY.check(self.weight_decay))
         if self.optimizer == "lion":
             if self.angle is not None:
                 raise ValueError(f"angle is Enim's; Lion takes angle=None, got {self.angle!r}")
         else:
             if self.angle is None:
                 raise ValueError("Enim needs an angle: radians in [0, pi/2], 'lion' or 'lni'")
-            if isinstance(self.angle, str):
-                if self.angle not in ("lion", "lni"):
-                    raise ValueError(f"angle must be radians in [0, pi/2], 'lion' or 'lni', got {self.angle!r}")
-            else:
-                set_("angle", _real("angle", self.angle, 0.0, math.pi / 2))
-        set_("seed", _integer("seed", self.seed, 0))
-        set_("steps", _integer("steps", self.steps, 1))
-        set_("batch_size", _integer("batch_size", self.batch_size, 0))
+            set_("angle", RUN_ANGLE.check(self.angle, names=RUN_ANGLE_NAMES))
+        set_("seed", check_int("seed", self.seed, 0))
+        set_("steps", check_int("steps", self.steps, 1))
+        set_("batch_size", check_int("batch_size", self.batch_size, 0))
         if self.network not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}")
-        set_("width", _integer("width", self.width, 1))
+        set_("width", check_int("width", self.width, 1))
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        set_("eval_every", _integer("eval_every", self.eval_every, 1))
+        set_("eval_every", check_int("eval_every", self.eval_every, 1))
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
 
@@ -449,7 +425,7 @@ def train(config, *, cache=None, progress=False, checkpoint_seconds=20.0, stop_a
         return _train(config, path, progress, checkpoint_seconds, stop_after)
     import numba
 
-    threads = _integer("threads", threads, 1)
+    threads = check_int("threads", threads, 1)
     saved = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

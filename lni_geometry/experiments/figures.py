@@ -750,7 +750,10 @@ def make_figure(number, *, out, data, cache, full=False, seed=0, device="cpu", w
     t0 = time.perf_counter()
     arr, summary = build_figure(number, spec, cache, workers=workers, client=client, progress=progress)
     wall = time.perf_counter() - t0
+    from .engine import ENGINE_VERSION, code_fingerprint
+
     meta = {"spec": spec, "summary": summary, "wall_time_s": round(wall, 1),
+            "engine": ENGINE_VERSION, "code": code_fingerprint(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **(provenance or {})}
     _save_data(data, arr, meta)

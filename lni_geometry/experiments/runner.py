@@ -27,7 +27,7 @@ def _init_worker():
 
 
 def _run_one(config, cache):
-    """Train one run in a worker (or read it back); return its cache file."""
+    """Train one run in a worker (or read it back); return its cache file (None if interrupted)."""
     from .engine import train
 
     try:
@@ -35,6 +35,14 @@ def _run_one(config, cache):
     except KeyboardInterrupt:
         return None
     return result_path(cache, config)
+
+
+def _check_same_code(config, cache, path):
+    """A worker finished a run under another cache key than this process expects: the
+    package's sources changed while the grid ran (the key holds their fingerprint)."""
+    if path is not None and path != result_path(cache, config):
+        raise RuntimeError(f"the package's sources changed while the runs were going (run {config.label()} "
+                           f"was stored as {os.path.basename(path)}); rerun the command")
 
 
 def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="runs"):
@@ -125,7 +133,7 @@ def _run_processes(configs, cache, nworkers, bar):
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                f.result()  # a worker's exception is raised here
+                _check_same_code(futures[f], cache, f.result())  # a worker's exception is raised here
                 if bar is not None:
                     bar.update(futures[f].steps)
     except BaseException:
@@ -138,8 +146,8 @@ def _run_dask(client, configs, cache, bar):
     from distributed import as_completed
 
     futures = client.map(_run_one, configs, cache=cache, pure=False)
-    steps = {f.key: c.steps for f, c in zip(futures, configs)}
+    by_key = {f.key: c for f, c in zip(futures, configs)}
     for f in as_completed(futures):
-        f.result()
+        _check_same_code(by_key[f.key], cache, f.result())
         if bar is not None:
-            bar.update(steps[f.key])
+            bar.update(by_key[f.key].steps)

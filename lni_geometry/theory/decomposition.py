@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..validation import check_dim, check_int
+from ..validation import ANGLE, check_dim, check_int
 from .bisector import BisectorAngle
 from .numerics import LOG2, log_b, log_sin, out
 
@@ -128,9 +128,7 @@ def estimate_orthant_fraction(dim, angle, samples, seed=0):
 
     n = check_dim(dim)
     samples = check_int("samples", samples, 1)
-    a = np.asarray(angle, dtype=np.float64)
-    if np.any(np.isnan(a)) or np.any((a < 0) | (a > math.pi)):
-        raise ValueError(f"angle must lie in [0, pi], got {angle!r}")
+    a = ANGLE.check_array(angle)
     chunk = max(1, (1 << 24) // n)
     mins = np.empty(samples)
     for start in range(0, samples, chunk):

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import special as sc
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 
-from ..validation import check_dim, check_law_alpha, check_positive
+from ..validation import SCALE, check_alpha, check_dim
 from .base import AngleLaw
 from .bisector import BisectorAngle
 from .numerics import LOG2, SQRT2, leggauss, out
@@ -95,8 +95,8 @@ class StableBisectorAngle(AngleLaw):
 
     def __init__(self, dim, alpha, scale=1.0):
         self.dim = check_dim(dim)
-        self.alpha = check_law_alpha(alpha)
-        self.scale = check_positive("scale", scale)
+        self.alpha = check_alpha(alpha)
+        self.scale = SCALE.check(scale)
         n, al = self.dim, self.alpha
         if al < 1.0:
             self.regime, self._law = "alpha<1", _LePageLimit(n, al)

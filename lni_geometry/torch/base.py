@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import torch
 
 from .. import optim_kernels
 from ..geometry import budget_from_block_sums
+from ..validation import ANGLE, LR, check_hyperparameters
 
 __all__ = ["SignOptimizer", "REVIVED_FRACTION", "ENIM_ANGLE_NAMES", "ENIM_SCOPES", "isotropic_mean"]
 
@@ -28,42 +28,20 @@ ENIM_ANGLE_NAMES = ("lni", "lion")
 # --- validation ------------------------------------------------------------------
 
 
-def check_real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, got nan")
-    return value
-
-
 def check_group(group):
-    lr = check_real("lr", group["lr"])
-    if not 0.0 < lr < math.inf:
-        raise ValueError(f"lr must be in (0, inf), got {lr!r}")
+    """A parameter group's ``lr``, ``betas`` and ``weight_decay`` (:mod:`lni_geometry.validation`)."""
+    LR.check(group["lr"])
     betas = group["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    for name, b in zip(("beta1", "beta2"), betas):
-        b = check_real(name, b)
-        if not 0.0 <= b < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {b!r}")
-    wd = check_real("weight_decay", group["weight_decay"])
-    if not 0.0 <= wd < math.inf:
-        raise ValueError(f"weight_decay must be in [0, inf), got {wd!r}")
+    check_hyperparameters(group["lr"], betas[0], betas[1], group["weight_decay"])
 
 
 def check_angle(angle):
-    if isinstance(angle, str):
-        if angle not in ENIM_ANGLE_NAMES:
-            raise ValueError(f"angle must be a float in [0, pi], 'lni', 'lion' or a callable, got {angle!r}")
+    """Enim's angle: radians in [0, pi] (:data:`~lni_geometry.validation.ANGLE`), a name or a callable."""
+    if callable(angle) and not isinstance(angle, str):
         return angle
-    if callable(angle):
-        return angle
-    value = check_real("angle", angle)
-    if not 0.0 <= value <= math.pi:
-        raise ValueError(f"angle must be in [0, pi] = [0, {math.pi!r}] radians, got {value!r}")
-    return value
+    return ANGLE.check(angle, names=ENIM_ANGLE_NAMES, more="a callable")
 
 
 @functools.lru_cache(maxsize=64)

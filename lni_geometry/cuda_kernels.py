@@ -1,0 +1,156 @@
+"""CUDA kernels: the sums, coordinates and Philox words of the CUDA backend.
+
+Kernels compute, backends launch: :mod:`lni_geometry.backends.cuda` chooses
+the work layout (``layout``), allocates device memory and launches these
+kernels; the CPU's kernels are in :mod:`lni_geometry.kernels`.
+
+One source.  The kernels call the ``numba.njit`` functions of
+:mod:`lni_geometry.rng` and :mod:`lni_geometry.models` (``stream_words``,
+``gaussian_block``, ``fill_coords``); numba.cuda compiles a CPU dispatcher
+called from a kernel as a device function of the same Python source, so the
+Philox words, the Box-Muller transform and every model (whatever
+``fill_coords`` dispatches to) are one code for both targets.  Under the
+simulator (``NUMBA_ENABLE_CUDASIM=1``) the kernels run as Python and call the
+same functions compiled for the CPU.  The work layout the kernels follow
+(groups, slices, the shared-memory tree) is described in
+:mod:`lni_geometry.backends.cuda`.
+"""
+
+from __future__ import annotations
+
+from numba import cuda, float64, int64
+
+from . import rng
+from .models import GAUSSIAN_ID, fill_coords, gaussian_block
+
+__all__ = [
+    "LOCAL_COORDS",
+    "MAX_THREADS",
+    "add_slices_kernel",
+    "coords_kernel",
+    "slice_sums_kernel",
+    "words_kernel",
+]
+
+#: Largest CUDA thread block (a power of two; also the shared array size).
+MAX_THREADS = 256
+#: Size of the thread-local coordinate buffer (an upper bound on ``G``).
+LOCAL_COORDS = 16
+
+
+# --- kernels ----------------------------------------------------------------
+# Integer arguments arrive as int64 and thread indices are cast to int64 at
+# once, so no uint64/int64 mix (which numba would promote to float64) occurs.
+
+
+@cuda.jit
+def slice_sums_kernel(model_id, p0, p1, k0, k1, group, sample0, dim, nslices, iters, generic, parts):
+    sh1 = cuda.shared.array(MAX_THREADS, float64)
+    sh2 = cuda.shared.array(MAX_THREADS, float64)
+    sht = cuda.shared.array(MAX_THREADS, float64)
+    buf = cuda.local.array(LOCAL_COORDS, float64)
+    t = int64(cuda.threadIdx.x)
+    nt = int64(cuda.blockDim.x)
+    bid = int64(cuda.blockIdx.x)
+    local_sample = bid // nslices
+    sl = bid - local_sample * nslices
+    sample = sample0 + local_sample
+    fast = model_id == GAUSSIAN_ID and generic == 0
+    s1 = 0.0
+    s2 = 0.0
+    st = 0.0
+    g0 = sl * nt * iters + t
+    for j in range(iters):
+        coord0 = (g0 + j * nt) * group
+        if coord0 < dim:
+            n = dim - coord0
+            if n > group:
+                n = group
+            if fast:
+                # The Gaussian in registers: the same coordinates, added in
+                # the same order, as the fill_coords path below.
+                for b in range(group // 4):
+                    m = n - 4 * b
+                    if m > 0:
+                        z0, z1, z2, z3 = gaussian_block(k0, k1, sample, coord0 // 4 + b)
+                        s1 += abs(z0)
+                        s2 += z0 * z0
+                        st += z0
+                        if m > 1:
+                            s1 += abs(z1)
+                            s2 += z1 * z1
+                            st += z1
+                        if m > 2:
+                            s1 += abs(z2)
+                            s2 += z2 * z2
+                            st += z2
+                        if m > 3:
+                            s1 += abs(z3)
+                            s2 += z3 * z3
+                            st += z3
+            else:
+                fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, buf)
+                for q in range(n):
+                    z = buf[q]
+                    s1 += abs(z)
+                    s2 += z * z
+                    st += z
+    sh1[t] = s1
+    sh2[t] = s2
+    sht[t] = st
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:
+        if t < stride:
+            sh1[t] += sh1[t + stride]
+            sh2[t] += sh2[t + stride]
+            sht[t] += sht[t + stride]
+        cuda.syncthreads()
+        stride //= 2
+    if t == 0:
+        parts[bid, 0] = sh1[0]
+        parts[bid, 1] = sh2[0]
+        parts[bid, 2] = sht[0]
+
+
+@cuda.jit
+def add_slices_kernel(parts, nslices, nsamples, out):
+    i = int64(cuda.grid(1))
+    if i < nsamples:
+        s1 = 0.0
+        s2 = 0.0
+        st = 0.0
+        r0 = i * nslices
+        for c in range(nslices):
+            s1 += parts[r0 + c, 0]
+            s2 += parts[r0 + c, 1]
+            st += parts[r0 + c, 2]
+        out[i, 0] = s1
+        out[i, 1] = s2
+        out[i, 2] = st
+
+
+@cuda.jit
+def coords_kernel(model_id, p0, p1, k0, k1, group, sample0, dim, ngroups, nsamples, out):
+    buf = cuda.local.array(LOCAL_COORDS, float64)
+    i = int64(cuda.grid(1))
+    if i < ngroups * nsamples:
+        s = i // ngroups
+        coord0 = (i - s * ngroups) * group
+        n = dim - coord0
+        if n > group:
+            n = group
+        fill_coords(model_id, p0, p1, k0, k1, sample0 + s, coord0, n, buf)
+        for q in range(n):
+            out[s, coord0 + q] = buf[q]
+
+
+@cuda.jit
+def words_kernel(k0, k1, samples, blocks, draw, out):
+    i = int64(cuda.grid(1))
+    if i < samples.shape[0]:
+        w0, w1, w2, w3 = rng.stream_words(k0, k1, samples[i], blocks[i], draw)
+        out[i, 0] = w0
+        out[i, 1] = w1
+        out[i, 2] = w2
+        out[i, 3] = w3
