@@ -10,7 +10,10 @@ coordinates are cut into *chunks* of ``CHUNK`` coordinates (the last one
 shorter) and chunks into *tiles* of ``TILE`` coordinates.  A tile is generated
 into a small buffer (in the model's tile order,
 :func:`lni_geometry.models.fill_tile`) and reduced into ``LANES = 8`` float64
-accumulators per sum (entry ``j`` into lane ``j mod 8``), the lanes folded pairwise
+accumulators per sum (entry ``j`` into lane ``j mod 8``; one ``<8 x double>``
+vector per sum, written as LLVM IR in :func:`_lane_sums` so that it is
+vectorised and ordered the same on AVX2 and AVX-512; ``l2sq`` lanes by a fused
+multiply-add, since stream version 2), the lanes folded pairwise
 ``((0+1)+(2+3))+((4+5)+(6+7))``, then the ragged end (< 8 entries) added in
 order; tile sums are added in tile order within a chunk, chunk sums in chunk
 order.  Whoever computes a chunk, the result is the same bits.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import float64, int64, njit, prange, types, uint32
+from numba import float64, int64, njit, prange, types, uint32, uint64
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -217,18 +220,21 @@ _MOMENT_BLOCK = 1 << 12
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
-def _box_muller_moment_sums(first, stride, count, out):
-    """Sums over the words ``w = first + stride * i``, ``i < count`` (a multiple of
+def _box_muller_moment_sums(first, stride, count, jitter, out):
+    """Sums over the words ``w = first + stride * i (+ j_i)``, ``i < count`` (a multiple of
     ``_MOMENT_BLOCK``) of ``r, r**2, |c|, c**2, |s|, s**2`` (the float32 radius,
     cosine and sine of :func:`lni_geometry.rng.box_muller`), one row of ``out``
-    per block of ``_MOMENT_BLOCK`` words."""
+    per block of ``_MOMENT_BLOCK`` words; with ``jitter``, ``j_i`` in
+    ``[0, stride)`` is a multiplicative hash of ``i`` (one word from each cell
+    of ``stride`` words)."""
     for b in prange(out.shape[0]):
         br = np.empty(_MOMENT_BLOCK)
         bc = np.empty(_MOMENT_BLOCK)
         bs = np.empty(_MOMENT_BLOCK)
         base = first + stride * (b * _MOMENT_BLOCK)
         for i in range(_MOMENT_BLOCK):
-            w = uint32(base + stride * i)
+            h = (uint64(uint32((b * _MOMENT_BLOCK + i) * 2654435761)) * uint64(stride)) >> uint64(32)
+            w = uint32(base + stride * i + (int64(h) if jitter else int64(0)))
             br[i] = float64(sqrt_nonneg(neg2_log_word32(w)))
             c, s = cos_sin_turn32(w)
             bc[i] = float64(c)
@@ -244,10 +250,13 @@ def _box_muller_moment_sums(first, stride, count, out):
         out[b, 5] = s2
 
 
-def box_muller_moments(first=0, stride=1, count=None):
+def box_muller_moments(first=0, stride=1, count=None, jitter=False):
     """Means of ``r, r**2, |cos|, cos**2, |sin|, sin**2`` of the Gaussian transform
     over the words ``first, first + stride, ...`` (``count`` of them; by default
-    every word up to ``2**32``).
+    every word up to ``2**32``), or with ``jitter`` one word drawn by a fixed hash
+    from each cell ``[first + stride i, first + stride (i + 1))`` (a stratified
+    estimate: the words' float32 rounding repeats with periods up to 256, so a
+    fixed offset in each cell would alias with it).
 
     With the defaults these are the exact moments of the discretised transform
     (every word equally likely; sums of float64 in blocks, rounding below
@@ -265,9 +274,9 @@ def box_muller_moments(first=0, stride=1, count=None):
         count = (2**32 - first + stride - 1) // stride
     if count % _MOMENT_BLOCK:
         raise ValueError(f"count must be a multiple of {_MOMENT_BLOCK}, got {count}")
-    if first < 0 or first + stride * (count - 1) >= 2**32:
+    if first < 0 or first + stride * count - (1 if jitter else stride - 1) >= 2**32 + stride - 1:
         raise ValueError("the words must lie in [0, 2**32)")
     out = np.empty((count // _MOMENT_BLOCK, 6))
-    _box_muller_moment_sums(int64(first), int64(stride), int64(count), out)
+    _box_muller_moment_sums(int64(first), int64(stride), int64(count), bool(jitter), out)
     m = out.sum(axis=0) / count
     return dict(zip(("r", "r2", "abs_cos", "cos2", "abs_sin", "sin2"), (float(x) for x in m)))

@@ -72,7 +72,7 @@ _LOW31 = np.uint64(0x7FFFFFFF)
 # --- device functions -------------------------------------------------------
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", cache=True, error_model="numpy", fastmath=CONTRACT)
 def gaussian_block(k0, k1, sample, block):
     """The four Gaussian coordinates of block ``block`` of sample ``sample``."""
     w0, w1, w2, w3 = stream_words(k0, k1, sample, block, 0)

@@ -31,7 +31,17 @@ stated per layer, and every change to a promised layer increments
 keys every cache of computed samples (``lni_geometry.sweep`` and the experiment
 cache).  ``tests/test_stream_pins.py`` pins literal values of every layer, so
 that any change fails a test until ``STREAM_VERSION`` and the pins are updated
-together (and the data in ``data/`` regenerated).
+together, and the data in ``data/`` regenerated or labelled with the version
+it was made with (run files record ``stream_version`` in their metadata, a
+file without it is version 1, and ``--resume`` refuses a file of another
+version).
+
+Versions: **1** (up to 2026-11): float64 Box-Muller with fdlibm's
+polynomials; ``l2sq`` lanes by a multiply then an add.  **2** (issue 16, the
+CPU sampler's speed): float32 Box-Muller (layer 3 changed for the Gaussian
+model only; "Gaussian coordinates" below), and the ``l2sq`` lanes of the CPU
+sums by a fused multiply-add (layer 4 changed for every model).  Keys, Philox
+words and the heavy-tailed coordinates are unchanged.
 
 1. **Keys** (``key_from_seed``): ``SeedSequence(seed).generate_state(2,
    uint32)``; bit-stable across versions, machines and backends.
@@ -64,18 +74,34 @@ Gaussian coordinates
 --------------------
 Words ``(w0, w1)`` give two normals by the Box-Muller transform
 ``r = sqrt(-2 log u1)``, ``(z0, z1) = (r cos t, r sin t)`` with
-``u1 = (w0 + 1/2) 2**-32`` and ``t = 2 pi (w1 + 1/2) 2**-32``.  ``log``, ``sin``
-and ``cos`` are fdlibm's minimax polynomials, written branch-free so the compiler
-vectorises them; they agree with numpy to ``2e-15`` (tested).
-Resolution: the largest radius is ``sqrt(2 * 33 log 2) = 6.7637``, so
-``|z| <= 6.7637``.  The truncated tail has probability
-``P(|z| > 6.7637) = 1.3e-11`` (for one coordinate of the pair).  The whole bias
-of the discretised transform (the truncated tail and the grid of ``2**32``
-uniforms) is below ``1e-9`` relative for ``E z**2`` and ``3e-9`` for ``E|z|``;
-the Monte Carlo standard error of these means at ``dim * samples = 1e12`` draws
-is ``1.4e-6`` and ``7.6e-7``: the bias is 250 (``E|z|``) to 1400 (``E z**2``)
-times below it (``tests/test_rng.py::test_transform_bias_below_monte_carlo_error_at_1e12``
-checks these bounds; the README quotes the same figures).
+``u1 = (w0 + 1/2) 2**-32`` and ``t = 2 pi (w1 + 1/2) 2**-32``.  Since stream
+version 2, ``r``, ``cos t`` and ``sin t`` are computed in float32
+(:func:`lni_geometry.elementary.neg2_log_word32`, ``cos_sin_turn32``:
+branch-free, the range reductions exact in integer arithmetic so that every
+value keeps float32's relative precision, polynomials whose truncation error
+is below ``2e-9``) and multiplied in float64, exactly (24-bit by 24-bit
+significands).  Each coordinate agrees with the exact Box-Muller value of its
+words to ``4e-7`` relative (tested).  Resolution: the largest radius is
+``sqrt(2 * 33 log 2) = 6.7637056`` rounded to float32, :data:`MAX_NORMAL`
+``= 6.76370573``, so ``|z| <= 6.7637``; the truncated tail has probability
+``P(|z| > 6.7637) = 1.3e-11`` (for one coordinate of the pair).
+
+Bias, computed exactly rather than bounded: ``r`` and ``t`` come from
+different words and the product is exact, so over the ``2**32`` equally likely
+words ``E z**2 = E r**2 (E cos**2 + E sin**2)/2`` and
+``E|z| = E r (E|cos| + E|sin|)/2`` exactly, and these means are sums over all
+``2**32`` words of the float32 functions themselves
+(:func:`lni_geometry.kernels.box_muller_moments`,
+``scripts/transform_bias.py``, 30 s): ``E r**2 = 2 (1 + 4.8e-10)``,
+``E cos**2 = E sin**2 = 1/2 (1 + 2.5e-10)``, so the bias of ``E z**2`` is
+``+7.3e-10`` relative, and that of ``E|z|`` is ``+6.6e-11``.  The Monte Carlo
+standard errors of these means at ``dim * samples = 1e12`` draws are
+``1.4e-6`` and ``7.6e-7``: the biases are 1900 (``E z**2``) and 11000
+(``E|z|``) times below them (the float64 transform of stream version 1 had
+bounds of ``1e-9`` and ``3e-9``).
+``tests/test_rng.py::test_transform_bias_below_monte_carlo_error_at_1e12``
+recomputes them (every word of the tail, a stratified sample of the rest) and
+checks them; the README quotes the same figures.
 
 References
 ----------
@@ -328,7 +354,7 @@ def uniform32(w):
     return (float64(w) + 0.5) * _TWO_M32
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
 def box_muller(wa, wb):
     """Two independent standard normals from two words (Box-Muller).
 

@@ -163,6 +163,17 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, config):
     same(whole, resumed)
 
 
+def test_unreadable_checkpoint_starts_over(tmp_path):
+    config = RunConfig(lr=3e-2, **TINY)
+    with pytest.raises(StopTraining):
+        train(config, cache=tmp_path, stop_after=3)
+    ckpt = result_path(tmp_path, config)[: -len(".npz")] + ".ckpt.pt"
+    with open(ckpt, "wb") as fh:
+        fh.write(b"garbage")
+    same(train(config), train(config, cache=tmp_path))
+    assert not os.path.exists(ckpt)
+
+
 def test_save_load_roundtrip(tmp_path):
     r = train(RunConfig(optimizer="enim", angle="lion", lr=1e-2, **TINY))
     path = str(tmp_path / "r.npz")

@@ -10,9 +10,13 @@ Rows of the CPU benchmark (all at the same ``dim``, best of ``repeat`` runs):
 - ``numba + Generator``: one ``numpy.random.Generator`` per thread inside
   ``numba.njit(nogil=True)`` with the three sums fused, run on as many Python
   threads as numba uses;
+- ``Intel MKL``: ``mkl_random`` (the ``[bench]`` extra) when installed, one
+  thread, the fastest of its basic generators and normal methods in the run;
 - the breakdown of our kernel: Philox words alone, Philox + Box-Muller written
   to a buffer (no sums), and the full fused kernel, so one sees where the time
-  goes.
+  goes, for every model of ``models_for_breakdown`` (:func:`breakdown`), with
+  the instruction set (:func:`instruction_set`) and nominal clock beside the
+  cycles per draw.
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ from .. import kernels, models, rng
 from ..runs import cpu_frequency_hz, machine_description
 from ..sampling import sample_angles
 
-__all__ = ["bench_cpu", "bench_memory", "format_cpu", "format_memory", "numba_generator_peer", "numpy_peer"]
+__all__ = ["bench_cpu", "bench_memory", "breakdown", "format_cpu", "format_memory", "instruction_set", "mkl_peer",
+           "numba_generator_peer", "numpy_peer"]
+
+#: The models of the per-model breakdown (the Gaussian first).
+models_for_breakdown = ("gaussian", "stable:1.5", "t:3")
 
 
 # --- peers ------------------------------------------------------------------
@@ -98,16 +106,84 @@ def _philox_only(k0, k1, samples, blocks):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _transform_only(k0, k1, samples, dim):
-    """Philox + Box-Muller into a tile buffer, no sums (the buffer's last value kept)."""
+def _transform_only(model_id, p0, p1, k0, k1, samples, dim):
+    """Philox + the model's transform into a tile buffer, no sums (the buffer's first value kept)."""
     out = np.empty(samples)
     for s in prange(samples):
         buf = np.empty(kernels.TILE)
         words = np.empty(kernels.TILE, np.uint32)
         for t0 in range(0, dim, kernels.TILE):
-            models.fill_tile(0, 0.0, 0.0, k0, k1, s, t0, kernels.TILE, words, buf)
+            models.fill_tile(model_id, p0, p1, k0, k1, s, t0, kernels.TILE, words, buf)
         out[s] = buf[0]
     return out
+
+
+def mkl_peer(dim, repeat, seed=0):
+    """Normals per second of Intel MKL through ``mkl_random`` (one thread), or None.
+
+    The fastest of its basic generators and normal methods in this run
+    (``standard_normal`` then numpy's ``abs().sum()``, ``(x*x).sum()``);
+    returns ``(rate, "BRNG/method")``.  ``pip install "lni-geometry[bench]"``.
+    """
+    try:
+        import mkl_random
+    except ImportError:
+        return None
+    # MKLRandomState since mkl_random 1.3.2 (RandomState is deprecated there)
+    state_cls = getattr(mkl_random, "MKLRandomState", None) or mkl_random.RandomState
+    best = (0.0, "")
+    for brng in ("SFMT19937", "MT19937", "MCG59", "PHILOX4X32X10"):
+        for method in ("ICDF", "BoxMuller2", "BoxMuller"):
+            try:
+                gen = state_cls(seed, brng=brng)
+                gen.standard_normal(1024, method=method)
+            except Exception:  # a generator or method this build lacks
+                continue
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                x = gen.standard_normal(dim, method=method)
+                np.abs(x).sum()
+                (x * x).sum()
+                rate = dim / (time.perf_counter() - t0)
+                if rate > best[0]:
+                    best = (rate, f"{brng}/{method}")
+    return best
+
+
+def instruction_set():
+    """The widest x86 vector extension of this CPU (from /proc/cpuinfo flags): "AVX-512", "AVX2", ..."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+            else:
+                return "unknown"
+    except OSError:
+        return "unknown"
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2")):
+        if flag in flags:
+            return name
+    return "SSE2"
+
+
+def breakdown(model, dim, samples, repeat):
+    """Draws per second of one model: the Philox words it consumes, Philox + its
+    transform into the tile buffers (no sums), and the fused kernel (sums too),
+    all threads.  The Gaussian consumes one 32-bit word per normal, the
+    heavy-tailed models four per draw (one Philox call)."""
+    model = models.model_from_spec(model)
+    key = rng.key_from_seed(0)
+    mid = model.kernel_id
+    p0, p1 = (float(p) for p in model.kernel_params)
+    n = dim * samples
+    words_per_draw = 4 // model.coords_per_block
+    blocks = dim // model.coords_per_block
+    bits = _rate(lambda: _philox_only(key[0], key[1], samples, blocks), 4 * blocks * samples, repeat)
+    transform = _rate(lambda: _transform_only(mid, p0, p1, key[0], key[1], samples, dim), n, repeat)
+    fused = _rate(lambda: sample_angles(dim, samples, model, seed=1, backend="cpu"), n, repeat)
+    return {"model": model.spec, "bits_draws": bits / words_per_draw, "transform": transform, "fused": fused}
 
 
 def _rate(fn, count, repeat):
@@ -137,9 +213,12 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
     n = dim * samples
     ours = _rate(lambda: sample_angles(dim, samples, seed=1, backend="cpu"), n, repeat)
     philox = _rate(lambda: _philox_only(key[0], key[1], samples, dim // 4), 4 * (dim // 4) * samples, repeat)
-    transform = _rate(lambda: _transform_only(key[0], key[1], samples, dim), n, repeat)
+    transform = _rate(lambda: _transform_only(0, 0.0, 0.0, key[0], key[1], samples, dim), n, repeat)
     npy = numpy_peer(dim, max(repeat, 8))
     gen = max(numba_generator_peer(dim, max(threads, samples // 4), threads) for _ in range(repeat))
+    mkl = mkl_peer(dim, max(repeat, 3))
+    heavy_samples = max(2 * threads, samples // 8)
+    rows = [breakdown(m, dim, heavy_samples, repeat) for m in models_for_breakdown]
     freq = cpu_frequency_hz()
     res = {
         "dim": dim,
@@ -152,12 +231,20 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
         "ratio_numba_generator": ours / gen,
         "philox_words": philox,
         "transform": transform,
+        "fusion_ratio": ours / transform,
+        "mkl": mkl[0] if mkl else None,
+        "mkl_method": mkl[1] if mkl else None,
+        "instruction_set": instruction_set(),
+        "clock_ghz": freq / 1e9 if freq else None,
+        "breakdown": rows,
         "machine": machine_description(),
     }
     if freq:
         res["cycles_per_normal"] = threads * freq / ours
         res["cycles_per_philox_word"] = threads * freq / philox
         res["cycles_per_transform_normal"] = threads * freq / transform
+        for row in rows:
+            row["cycles"] = {k: threads * freq / row[k] for k in ("bits_draws", "transform", "fused")}
     return res
 
 
@@ -209,6 +296,8 @@ def format_cpu(res):
         f"| lni_geometry cpu ({res['threads']} threads) | {res['ours']:.3e} | 1.00 |",
         f"| numpy, 1 thread (standard_normal, abs().sum(), (x*x).sum()) | {res['numpy']:.3e} | {res['numpy'] / res['ours']:.2f} |",
         f"| numba + numpy Generator, {res['threads']} threads, nogil, fused | {res['numba_generator']:.3e} | {res['numba_generator'] / res['ours']:.2f} |",
+        (f"| Intel MKL (mkl_random {res['mkl_method']}), 1 thread, numpy sums | {res['mkl']:.3e} | {res['mkl'] / res['ours']:.2f} |"
+         if res.get("mkl") else "| Intel MKL (mkl_random): not installed (pip install \"lni-geometry[bench]\") | | |"),
         "",
         f"ours / numpy = {res['ratio_numpy']:.1f}x, ours / numba+Generator = {res['ratio_numba_generator']:.2f}x",
         "",
@@ -217,11 +306,23 @@ def format_cpu(res):
         f"  Philox + Box-Muller (no sums):    {res['transform']:.3e} normals/s",
         f"  full fused kernel (sums):         {res['ours']:.3e} normals/s",
     ]
+    lines.append(f"  fused / generating alone:         {res['fusion_ratio']:.2f}")
     if "cycles_per_normal" in res:
         lines += [
-            f"  cycles per normal (threads x clock / rate): {res['cycles_per_normal']:.2f} "
+            f"  cycles per normal (threads x clock / rate, {res['instruction_set']}, {res['clock_ghz']:.2f} GHz nominal): "
+            f"{res['cycles_per_normal']:.2f} "
             f"(Philox {res['cycles_per_philox_word']:.2f} per word, transform {res['cycles_per_transform_normal']:.2f})",
         ]
+    lines += ["", f"breakdown per model ({res['instruction_set']}; draws/s, all threads; cycles per draw in brackets):", "",
+              "| model | bits (Philox) | bits + transform | fused (+ sums) | fused / transform |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for row in res.get("breakdown", []):
+        cyc = row.get("cycles", {})
+
+        def cell(k):
+            return f"{row[k]:.3e}" + (f" ({cyc[k]:.1f})" if k in cyc else "")
+
+        lines.append(f"| {row['model']} | {cell('bits_draws')} | {cell('transform')} | {cell('fused')} | {row['fused'] / row['transform']:.2f} |")
     return "\n".join(lines)
 
 

@@ -477,10 +477,15 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
     step0, wall0, diverged, diverged_at = 0, 0.0, False, None
 
     ckpt = _checkpoint_path(path)
+    state = None
     if ckpt is not None and os.path.exists(ckpt):
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state.get("key") != config.key():
-            raise RuntimeError(f"checkpoint {ckpt} belongs to another configuration; delete it")
+        try:
+            state = torch.load(ckpt, map_location=device, weights_only=False)
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint (a crash while writing cannot make
+            state = None   # one: writes are atomic) is worth nothing: start the run over
+        if state is not None and state.get("key") != config.key():
+            state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         for s, v in zip(shadow, state["shadow"]):
@@ -491,8 +496,6 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
         c_largest = state["c_largest"]
         tail_now = state["tail_now"]
         step0, wall0 = state["step"], state["wall_time_s"]
-        if "rng" in state:
-            torch.set_rng_state(state["rng"])
 
     def checkpoint(step):
         if ckpt is None:
@@ -502,7 +505,7 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
             "optimizer": opt.state_dict(), "shadow": [s.clone() for s in shadow],
             "rec": {k: v.copy() for k, v in rec.items()}, "evals": evals,
             "c_largest": c_largest.copy(), "tail_now": tail_now,
-            "wall_time_s": wall0 + time.perf_counter() - t_start, "rng": torch.get_rng_state(),
+            "wall_time_s": wall0 + time.perf_counter() - t_start,
         })
 
     def evaluate(step):
