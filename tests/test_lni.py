@@ -308,11 +308,11 @@ def test_angle_law_lni_vs_definition(draws):
     assert stats.ks_2samp(t_fast, ref).pvalue > P_MIN
 
 
+@pytest.mark.parametrize("draws", [2], indirect=True)
 def test_angle_law_exact_at_dim_2(draws):
     """n = 2: the bisector angle is Uniform[0, pi/4]."""
     n, v, fast, haar, _ = draws
-    if n != 2:
-        pytest.skip("the exact uniform law holds at n = 2 only")
+    assert n == 2
     for x in (fast, haar):
         assert stats.kstest(angles_to(x, v), stats.uniform(0, np.pi / 4).cdf).pvalue > P_MIN
 
