@@ -122,6 +122,77 @@ def sqrt_nonneg(typingctx, x):
     return x(x), codegen
 
 
+# --- 32-bit integer arithmetic (numba promotes uint32 op uint32 to 64 bits) ---
+# The float32 transforms below compute their range reductions in 32-bit lanes;
+# numba's typing widens every integer operation to 64 bits, which LLVM then
+# keeps in 64-bit vector lanes (half as many per register, ``vpmovzxdq`` and
+# ``vcvtqq2ps`` in the assembly).  These intrinsics emit the 32-bit operation
+# itself: the same values (the inputs and results fit in 32 bits), 16 lanes
+# per AVX-512 register.
+
+
+def _int32_binop(name, signed):
+    def decorator(fn):
+        @intrinsic
+        def op(typingctx, a, b):
+            if not (isinstance(a, types.Integer) and isinstance(b, types.Integer)):
+                return None
+            res = types.int32 if signed else types.uint32
+
+            def codegen(context, builder, signature, args):
+                x = context.cast(builder, args[0], signature.args[0], res)
+                y = context.cast(builder, args[1], signature.args[1], res)
+                return getattr(builder, name)(x, y)
+
+            return res(a, b), codegen
+
+        op.__doc__ = fn.__doc__
+        op.__name__ = fn.__name__
+        return op
+
+    return decorator
+
+
+@_int32_binop("and_", False)
+def and32(a, b):
+    """``a & b`` as uint32 (32-bit lanes)."""
+
+
+@_int32_binop("or_", False)
+def or32(a, b):
+    """``a | b`` as uint32."""
+
+
+@_int32_binop("xor", False)
+def xor32(a, b):
+    """``a ^ b`` as uint32."""
+
+
+@_int32_binop("lshr", False)
+def shr32(a, b):
+    """``a >> b`` (logical) as uint32, ``b < 32``."""
+
+
+@_int32_binop("shl", False)
+def shl32(a, b):
+    """``(a << b) mod 2**32`` as uint32, ``b < 32``."""
+
+
+@_int32_binop("add", False)
+def add32(a, b):
+    """``(a + b) mod 2**32`` as uint32."""
+
+
+@_int32_binop("sub", False)
+def sub32(a, b):
+    """``(a - b) mod 2**32`` as uint32."""
+
+
+@_int32_binop("sub", True)
+def isub32(a, b):
+    """``a - b`` as int32 (no overflow in its uses)."""
+
+
 # --- log, sin, cos (fdlibm) ---------------------------------------------------
 
 _SQRT2 = 1.4142135623730951
@@ -261,6 +332,7 @@ _EXP_MASK_F = np.uint32(0x7F800000)
 _MANT_MASK_F = np.uint32(0x007FFFFF)
 _ONE_BITS_F = np.uint32(0x3F800000)
 _ALL32 = np.uint32(0xFFFFFFFF)
+_BIAS_F = np.uint32(127)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -279,18 +351,20 @@ def neg2_log_word32(w):
     w = uint32(w)
     uf = _F32(w) * _TWO_M32_F + _TWO_M33_F
     bits = f32_bits(uf)
-    k = int32((bits & _EXP_MASK_F) >> uint32(23)) - int32(127)
-    m = bits_f32((bits & _MANT_MASK_F) | _ONE_BITS_F)
+    m = bits_f32(or32(and32(bits, _MANT_MASK_F), _ONE_BITS_F))
     big = m > _SQRT2_F
     m = m * _HALF_F if big else m
-    k = k + int32(1) if big else k
+    # the biased exponent, plus one where the mantissa was halved: k + 127
+    kb = shr32(and32(bits, _EXP_MASK_F), uint32(23))
+    kb = add32(kb, uint32(1)) if big else kb
+    k = isub32(kb, _BIAS_F)
     # ~w < 2**31 wherever f_top is used (u >= sqrt(1/2)): a signed conversion suffices
-    f_top = (_F32(int32(w ^ _ALL32)) + _HALF_F) * _NEG_TWO_M32_F
-    f = f_top if k == int32(0) else m - _ONE_F
+    f_top = (_F32(int32(xor32(w, _ALL32))) + _HALF_F) * _NEG_TWO_M32_F
+    f = f_top if kb == _BIAS_F else m - _ONE_F
     s = f / (_TWO_F + f)
     z = s * s
     r = z * (_A1 + z * (_A2 + z * (_A3 + z * (_A4 + z * _A5))))
-    dk = _F32(int32(k))
+    dk = _F32(k)
     lg = dk * _LN2_HI_F - ((s * (f - r) - dk * _LN2_LO_F) - f)
     return _NEG_TWO_F * lg
 
@@ -324,23 +398,24 @@ def cos_sin_turn32(w):
     float32 parts).  Error below ``2e-7`` relative to the larger of the two.
     """
     w = uint32(w)
-    q = w >> uint32(30)
-    t = w & _MASK30
+    q = shr32(w, uint32(30))
+    t = and32(w, _MASK30)
     mirror = t >= _HALF30
-    t = (_MASK30 - t) if mirror else t
+    t = sub32(_MASK30, t) if mirror else t
     y = (_F32(int32(t)) + _HALF_F) * _TWO_M30_F
     z = y * y
     ps = z * (_P1 + z * (_P2 + z * (_P3 + z * (_P4 + z * _P5))))
     s0 = y * _P0_HI + y * (_P0_LO + ps)
     qc = z * (_Q2 + z * (_Q3 + z * (_Q4 + z * _Q5)))
     c0 = _ONE_F + z * (_Q1_HI + (_Q1_LO + qc))
-    swap = mirror != ((q & uint32(1)) == uint32(1))
+    swap = mirror != (and32(q, uint32(1)) == uint32(1))
     a = s0 if swap else c0
     b = c0 if swap else s0
-    # signs by flipping the sign bit: cos < 0 in quadrants 1, 2; sin < 0 in 2, 3
-    neg_c = (((q + uint32(1)) >> uint32(1)) & uint32(1)) << uint32(31)
-    neg_s = (q >> uint32(1)) << uint32(31)
-    return bits_f32(f32_bits(a) ^ neg_c), bits_f32(f32_bits(b) ^ neg_s)
+    # signs by flipping the sign bit: cos < 0 in quadrants 1, 2 (bit 0 xor bit 1
+    # of q); sin < 0 in 2, 3 (bit 1)
+    neg_c = shl32(xor32(q, shr32(q, uint32(1))), uint32(31))
+    neg_s = shl32(shr32(q, uint32(1)), uint32(31))
+    return bits_f32(xor32(f32_bits(a), neg_c)), bits_f32(xor32(f32_bits(b), neg_s))
 
 
 # --- exp, expm1, log1p, sin in half turns --------------------------------------

@@ -9,13 +9,14 @@ Fixed reduction order (what makes results independent of threads and chunks):
 coordinates are cut into *chunks* of ``CHUNK`` coordinates (the last one
 shorter) and chunks into *tiles* of ``TILE`` coordinates.  A tile is generated
 into a small buffer (in the model's tile order,
-:func:`lni_geometry.models.fill_tile`) and reduced into ``LANES = 8`` float64
-accumulators per sum (entry ``j`` into lane ``j mod 8``; one ``<8 x double>``
-vector per sum, written as LLVM IR in :func:`_lane_sums` so that it is
-vectorised and ordered the same on AVX2 and AVX-512; ``l2sq`` lanes by a fused
-multiply-add, since stream version 2), the lanes folded pairwise
-``((0+1)+(2+3))+((4+5)+(6+7))``, then the ragged end (< 8 entries) added in
-order; tile sums are added in tile order within a chunk, chunk sums in chunk
+:func:`lni_geometry.models.fill_tile`) and reduced into ``LANES = 16`` float64
+accumulators per sum (entry ``j`` into lane ``j mod 16``; one ``<16 x double>``
+vector per sum, two AVX-512 registers, so two independent chains of additions;
+written as LLVM IR in :func:`_lane_sums` so that it is vectorised and ordered
+the same on AVX2 and AVX-512; ``l2sq`` lanes by a fused multiply-add), the
+lanes folded pairwise ``(0+1), (2+3), ...``, then those pairs pairwise, to
+``((((0+1)+(2+3))+((4+5)+(6+7)))+(((8+9)+...)))``, then the ragged end
+(< 16 entries) added in order; tile sums are added in tile order within a chunk, chunk sums in chunk
 order.  Whoever computes a chunk, the result is the same bits.
 """
 
@@ -32,19 +33,20 @@ from .models import fill_coords, fill_tile
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
 TILE = 512  # coordinates generated per tile (a multiple of every model's block)
-LANES = 8  # float64 accumulators per sum (one AVX-512 register)
+LANES = 16  # float64 accumulators per sum (two AVX-512 registers: two independent add chains)
 
 
 @intrinsic
 def _lane_sums(typingctx, buf, n):
     """Three ``LANES``-wide vector sums of ``buf[:n - n % LANES]``, and their fold.
 
-    LLVM IR written out (``<8 x double>`` loads, ``fabs``, ``fmul``, ``fadd``;
-    no fast-math flags, so nothing is contracted or reordered): entry ``j``
-    goes into lane ``j mod 8`` of each sum; the lanes are folded pairwise
-    ``((0+1)+(2+3))+((4+5)+(6+7))``.  The vector type fixes the order of every
-    addition whatever the instruction set (one AVX-512 register, two AVX2
-    ones), and it is written out because the compiler's own vectorisers leave
+    LLVM IR written out (``<16 x double>`` loads, ``fabs``, ``fma``, ``fadd``;
+    no fast-math flags, so nothing else is contracted or reordered): entry
+    ``j`` goes into lane ``j mod 16`` of each sum; the lanes are folded
+    pairwise, a balanced tree ``(0+1), (2+3), ...``.  The vector type fixes the
+    order of every addition whatever the instruction set (two AVX-512
+    registers, four AVX2 ones: independent chains, so the sums are not bound
+    by the latency of one chain of additions), and it is written out because the compiler's own vectorisers leave
     such loops scalar (reassociation would be needed) .
     """
     if not (isinstance(buf, types.Array) and buf.dtype == types.float64 and buf.ndim == 1 and buf.layout == "C"):
@@ -96,8 +98,9 @@ def _lane_sums(typingctx, buf, n):
         out = []
         for a in (a1, a2, a3):
             e = [builder.extract_element(a, i64(k)) for k in range(LANES)]
-            out.append(builder.fadd(builder.fadd(builder.fadd(e[0], e[1]), builder.fadd(e[2], e[3])),
-                                    builder.fadd(builder.fadd(e[4], e[5]), builder.fadd(e[6], e[7]))))
+            while len(e) > 1:  # pairwise: (0+1), (2+3), ... then their pairs
+                e = [builder.fadd(e[k], e[k + 1]) for k in range(0, len(e), 2)]
+            out.append(e[0])
         return context.make_tuple(builder, signature.return_type, out)
 
     return sig, codegen
@@ -105,14 +108,14 @@ def _lane_sums(typingctx, buf, n):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def _tile_sums(buf, n):
-    """Sums of ``buf[:n]`` into ``LANES = 8`` lanes each, lane ``j mod 8`` for entry ``j``.
+    """Sums of ``buf[:n]`` into ``LANES = 16`` lanes each, lane ``j mod 16`` for entry ``j``.
 
     Returns three floats ``(sum |z|, sum z**2, sum z)``, each the pairwise fold
-    of its 8 lanes ``((0+1)+(2+3))+((4+5)+(6+7))`` (:func:`_lane_sums`, one
-    vector register per sum) plus the ragged end added in entry order.
+    of its 16 lanes (:func:`_lane_sums`, one ``<16 x double>`` vector per sum)
+    plus the ragged end added in entry order.
     """
     s1, s2, st = _lane_sums(buf, n)
-    # the ragged end of the last tile (fewer than 8 entries), in entry order
+    # the ragged end of the last tile (fewer than 16 entries), in entry order
     for j in range(n - n % LANES, n):
         z = buf[j]
         s1 += abs(z)
@@ -274,7 +277,8 @@ def box_muller_moments(first=0, stride=1, count=None, jitter=False):
         count = (2**32 - first + stride - 1) // stride
     if count % _MOMENT_BLOCK:
         raise ValueError(f"count must be a multiple of {_MOMENT_BLOCK}, got {count}")
-    if first < 0 or first + stride * count - (1 if jitter else stride - 1) >= 2**32 + stride - 1:
+    last = first + stride * (count - 1) + (stride - 1 if jitter else 0)  # the largest word used
+    if first < 0 or last >= 2**32:
         raise ValueError("the words must lie in [0, 2**32)")
     out = np.empty((count // _MOMENT_BLOCK, 6))
     _box_muller_moment_sums(int64(first), int64(stride), int64(count), bool(jitter), out)

@@ -163,9 +163,13 @@ def student_t_from_words(w0, w1, w2, w3, df, two_over_df):
 def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
     """Write the ``nblocks`` Student-t coordinates of blocks ``block0 ..`` into ``out``.
 
-    First pass: the draw-0 candidate of every coordinate (a branch-free loop,
-    rejected ones marked NaN); second pass: the rejected ones retried on draws
-    ``1 .. STUDENT_T_MAX_DRAWS - 1``.
+    First pass: the draw-0 candidate of every coordinate (a branch-free,
+    vectorised loop; rejected ones marked NaN).  Then the rejected ones
+    (``1 - pi/4 = 21%``) are gathered into a compacted list of indices and
+    retried on draw ``d = 1, 2, ...`` in a vectorised loop over that list,
+    which is compacted again after each draw; coordinate ``j`` gets the
+    candidate of its first accepting draw (the same value as retrying each
+    one alone), NaN after ``STUDENT_T_MAX_DRAWS`` rejections.
     """
     two_over_df = 2.0 / df
     nan = np.nan
@@ -173,14 +177,34 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
         w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
         t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
         out[j] = t if ok else nan
+    nrej = 0
     for j in range(nblocks):
         if out[j] != out[j]:
-            for d in range(1, STUDENT_T_MAX_DRAWS):
-                w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, d)
-                t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
-                if ok:
-                    out[j] = t
-                    break
+            nrej += 1
+    if nrej == 0:
+        return
+    idx = np.empty(nrej, np.int64)
+    cand = np.empty(nrej)
+    k = 0
+    for j in range(nblocks):
+        if out[j] != out[j]:
+            idx[k] = j
+            k += 1
+    for d in range(1, STUDENT_T_MAX_DRAWS):
+        for k in range(nrej):  # vectorised: the candidates of draw d
+            w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + idx[k], d)
+            t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+            cand[k] = t if ok else nan
+        left = 0
+        for k in range(nrej):  # accepted ones out, the others compacted
+            if cand[k] == cand[k]:
+                out[idx[k]] = cand[k]
+            else:
+                idx[left] = idx[k]
+                left += 1
+        nrej = left
+        if nrej == 0:
+            break
 
 
 # --- the registry -------------------------------------------------------------
@@ -566,13 +590,23 @@ def fill_gaussian_tile(k0, k1, sample, coord0, n, words, out):
     nb = n // 4
     nw = (n + 3) // 4
     philox_planes(k0, k1, sample, block0, nw, 0, words)
+    # planes as views, so that the loop's loads and stores are contiguous
+    # vectors (indices nw + j would be gathers: numba's negative-index check)
+    wa = words[:nw]
+    wb = words[nw:2 * nw]
+    wc = words[2 * nw:3 * nw]
+    wd = words[3 * nw:4 * nw]
+    o0 = out[:nb]
+    o1 = out[nb:2 * nb]
+    o2 = out[2 * nb:3 * nb]
+    o3 = out[3 * nb:4 * nb]
     for j in range(nb):
-        z0, z1 = box_muller(words[j], words[nw + j])
-        z2, z3 = box_muller(words[2 * nw + j], words[3 * nw + j])
-        out[j] = z0
-        out[nb + j] = z1
-        out[2 * nb + j] = z2
-        out[3 * nb + j] = z3
+        z0, z1 = box_muller(wa[j], wb[j])
+        z2, z3 = box_muller(wc[j], wd[j])
+        o0[j] = z0
+        o1[j] = z1
+        o2[j] = z2
+        o3[j] = z3
     rest = n - 4 * nb
     if rest > 0:
         z0, z1 = box_muller(words[nb], words[nw + nb])

@@ -37,11 +37,16 @@ file without it is version 1, and ``--resume`` refuses a file of another
 version).
 
 Versions: **1** (up to 2026-11): float64 Box-Muller with fdlibm's
-polynomials; ``l2sq`` lanes by a multiply then an add.  **2** (issue 16, the
-CPU sampler's speed): float32 Box-Muller (layer 3 changed for the Gaussian
-model only; "Gaussian coordinates" below), and the ``l2sq`` lanes of the CPU
-sums by a fused multiply-add (layer 4 changed for every model).  Keys, Philox
-words and the heavy-tailed coordinates are unchanged.
+polynomials; CPU sums in 8 lanes, ``l2sq`` lanes by a multiply then an add.
+**2** (issue 16, the CPU sampler's speed; final form 2026-12-01): float32
+Box-Muller (layer 3 changed for the Gaussian model only; "Gaussian
+coordinates" below), and the CPU sums in 16 lanes per sum (entry ``j`` into
+lane ``j mod 16``, folded pairwise, :mod:`lni_geometry.kernels`) with the
+``l2sq`` lanes by a fused multiply-add (layer 4 changed for every model).
+Keys, Philox words and the heavy-tailed coordinates are unchanged.  (Within
+issue 16, before its release, the lanes went from 8 to 16; the Student-t
+retries were vectorised and the float32 reductions written in 32-bit integer
+lanes without changing a value.)
 
 1. **Keys** (``key_from_seed``): ``SeedSequence(seed).generate_state(2,
    uint32)``; bit-stable across versions, machines and backends.
@@ -138,10 +143,10 @@ __all__ = [
 #: Version of the random stream (layers 1-4 of the compatibility policy above).
 #: Incremented by any change of a key, a Philox word, a CPU coordinate or the
 #: order of the CPU sums; caches of samples and run files are keyed by it.
-#: 1: float64 Box-Muller (fdlibm polynomials), ``l2sq`` lanes by multiply-then-add
+#: 1: float64 Box-Muller (fdlibm polynomials), 8 lanes, ``l2sq`` ones by multiply-then-add
 #: (data/figure1.npz).  2 (issue 16): float32 Box-Muller (:func:`box_muller`),
-#: ``l2sq`` lanes by fused multiply-add; keys, Philox words and the heavy-tailed
-#: coordinates are unchanged.
+#: CPU sums in 16 lanes, ``l2sq`` lanes by fused multiply-add; keys, Philox words
+#: and the heavy-tailed coordinates are unchanged.
 STREAM_VERSION = 2
 
 # --- Philox4x32-10 constants (Salmon et al. 2011, Random123) -----------------

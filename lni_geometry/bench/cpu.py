@@ -16,7 +16,9 @@ Rows of the CPU benchmark (all at the same ``dim``, best of ``repeat`` runs):
   to a buffer (no sums), and the full fused kernel, so one sees where the time
   goes, for every model of ``models_for_breakdown`` (:func:`breakdown`), with
   the instruction set (:func:`instruction_set`) and nominal clock beside the
-  cycles per draw.
+  cycles per draw.  Our rows are timed interleaved (every one once per round,
+  :func:`_rates`) and the fused/transform ratios are medians of per-round
+  ratios, so that a load that comes and goes does not move them.
 """
 
 from __future__ import annotations
@@ -168,11 +170,8 @@ def instruction_set():
     return "SSE2"
 
 
-def breakdown(model, dim, samples, repeat):
-    """Draws per second of one model: the Philox words it consumes, Philox + its
-    transform into the tile buffers (no sums), and the fused kernel (sums too),
-    all threads.  The Gaussian consumes one 32-bit word per normal, the
-    heavy-tailed models four per draw (one Philox call)."""
+def _breakdown_jobs(model, dim, samples):
+    """The three timed jobs of one model's breakdown: ``{name: (fn, draws)}``."""
     model = models.model_from_spec(model)
     key = rng.key_from_seed(0)
     mid = model.kernel_id
@@ -180,24 +179,57 @@ def breakdown(model, dim, samples, repeat):
     n = dim * samples
     words_per_draw = 4 // model.coords_per_block
     blocks = dim // model.coords_per_block
-    bits = _rate(lambda: _philox_only(key[0], key[1], samples, blocks), 4 * blocks * samples, repeat)
-    transform = _rate(lambda: _transform_only(mid, p0, p1, key[0], key[1], samples, dim), n, repeat)
-    fused = _rate(lambda: sample_angles(dim, samples, model, seed=1, backend="cpu"), n, repeat)
-    return {"model": model.spec, "bits_draws": bits / words_per_draw, "transform": transform, "fused": fused}
+    return {
+        "bits_draws": (lambda: _philox_only(key[0], key[1], samples, blocks), 4 * blocks * samples / words_per_draw),
+        "transform": (lambda: _transform_only(mid, p0, p1, key[0], key[1], samples, dim), n),
+        "fused": (lambda: sample_angles(dim, samples, model, seed=1, backend="cpu"), n),
+    }
+
+
+def breakdown(model, dim, samples, repeat):
+    """Draws per second of one model: the Philox words it consumes, Philox + its
+    transform into the tile buffers (no sums), and the fused kernel (sums too),
+    all threads, timed interleaved (:func:`_rates`).  The Gaussian consumes one
+    32-bit word per normal, the heavy-tailed models four per draw (one Philox
+    call)."""
+    rates, ratios = _rates(_breakdown_jobs(model, dim, samples), repeat, [("fused", "transform")])
+    return {"model": models.model_from_spec(model).spec, **rates, "fusion_ratio": ratios[("fused", "transform")]}
+
+
+def _rates(jobs, repeat, pairs=()):
+    """Best rates of several jobs timed interleaved: each round runs every job once, in turn.
+
+    ``jobs`` maps a name to ``(fn, count)``; returns ``({name: count/s},
+    {(a, b): ratio})`` where the ratio of rates ``a/b`` is the median over
+    rounds of the ratio measured within one round, so that a load that comes
+    and goes moves the numerator and the denominator together.
+    """
+    for fn, _ in jobs.values():
+        fn()  # compile / warm
+    secs = {k: [] for k in jobs}
+    for _ in range(repeat):
+        for k, (fn, _) in jobs.items():
+            t0 = time.perf_counter()
+            fn()
+            secs[k].append(time.perf_counter() - t0)
+    rates = {k: jobs[k][1] / min(v) for k, v in secs.items()}
+    ratios = {}
+    for a, b in pairs:
+        r = sorted((jobs[a][1] / ta) / (jobs[b][1] / tb) for ta, tb in zip(secs[a], secs[b]))
+        ratios[(a, b)] = r[len(r) // 2]
+    return rates, ratios
 
 
 def _rate(fn, count, repeat):
-    fn()  # compile / warm
-    best = 0.0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = max(best, count / (time.perf_counter() - t0))
-    return best
+    return _rates({"x": (fn, count)}, repeat)[0]["x"]
 
 
 def bench_cpu(dim=1 << 20, samples=None, repeat=3):
     """Normals per second of the CPU backend and its two peers, and the breakdown.
+
+    Our rows (the top row, Philox words, Philox + transform, and every model's
+    breakdown) are timed interleaved, round by round (:func:`_rates`), so that
+    their ratios see the same load; the peers are timed after them.
 
     Returns
     -------
@@ -211,14 +243,25 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
         samples = max(8 * threads, (1 << 26) // dim)
     key = rng.key_from_seed(0)
     n = dim * samples
-    ours = _rate(lambda: sample_angles(dim, samples, seed=1, backend="cpu"), n, repeat)
-    philox = _rate(lambda: _philox_only(key[0], key[1], samples, dim // 4), 4 * (dim // 4) * samples, repeat)
-    transform = _rate(lambda: _transform_only(0, 0.0, 0.0, key[0], key[1], samples, dim), n, repeat)
+    heavy_samples = max(2 * threads, samples // 8)
+    jobs = {
+        "ours": (lambda: sample_angles(dim, samples, seed=1, backend="cpu"), n),
+        "philox": (lambda: _philox_only(key[0], key[1], samples, dim // 4), 4 * (dim // 4) * samples),
+        "transform": (lambda: _transform_only(0, 0.0, 0.0, key[0], key[1], samples, dim), n),
+    }
+    pairs = [("ours", "transform")]
+    for m in models_for_breakdown:
+        sub = _breakdown_jobs(m, dim, samples if m == "gaussian" else heavy_samples)
+        jobs.update({(m, k): v for k, v in sub.items()})
+        pairs.append(((m, "fused"), (m, "transform")))
+    rates, ratios = _rates(jobs, repeat, pairs)
+    ours, philox, transform = rates["ours"], rates["philox"], rates["transform"]
+    rows = [{"model": models.model_from_spec(m).spec,
+             **{k: rates[(m, k)] for k in ("bits_draws", "transform", "fused")},
+             "fusion_ratio": ratios[((m, "fused"), (m, "transform"))]} for m in models_for_breakdown]
     npy = numpy_peer(dim, max(repeat, 8))
     gen = max(numba_generator_peer(dim, max(threads, samples // 4), threads) for _ in range(repeat))
     mkl = mkl_peer(dim, max(repeat, 3))
-    heavy_samples = max(2 * threads, samples // 8)
-    rows = [breakdown(m, dim, heavy_samples, repeat) for m in models_for_breakdown]
     freq = cpu_frequency_hz()
     res = {
         "dim": dim,
@@ -231,7 +274,7 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
         "ratio_numba_generator": ours / gen,
         "philox_words": philox,
         "transform": transform,
-        "fusion_ratio": ours / transform,
+        "fusion_ratio": ratios[("ours", "transform")],
         "mkl": mkl[0] if mkl else None,
         "mkl_method": mkl[1] if mkl else None,
         "instruction_set": instruction_set(),
@@ -306,7 +349,7 @@ def format_cpu(res):
         f"  Philox + Box-Muller (no sums):    {res['transform']:.3e} normals/s",
         f"  full fused kernel (sums):         {res['ours']:.3e} normals/s",
     ]
-    lines.append(f"  fused / generating alone:         {res['fusion_ratio']:.2f}")
+    lines.append(f"  fused / generating alone:         {res['fusion_ratio']:.2f} (median of the ratios within each round)")
     if "cycles_per_normal" in res:
         lines += [
             f"  cycles per normal (threads x clock / rate, {res['instruction_set']}, {res['clock_ghz']:.2f} GHz nominal): "
@@ -322,7 +365,7 @@ def format_cpu(res):
         def cell(k):
             return f"{row[k]:.3e}" + (f" ({cyc[k]:.1f})" if k in cyc else "")
 
-        lines.append(f"| {row['model']} | {cell('bits_draws')} | {cell('transform')} | {cell('fused')} | {row['fused'] / row['transform']:.2f} |")
+        lines.append(f"| {row['model']} | {cell('bits_draws')} | {cell('transform')} | {cell('fused')} | {row.get('fusion_ratio', row['fused'] / row['transform']):.2f} |")
     return "\n".join(lines)
 
 

@@ -523,14 +523,19 @@ def _draw(number, arr, summary, spec, ax_list, fig):
                 ax0.text(i, j, f"{m[i, j]:.2f}\n+-{s[i, j]:.2f}", ha="center", va="center", fontsize=6,
                          color="w" if m[i, j] < 0.6 else "k")
         ang = arr["angles_deg"]
-        pos = np.interp(deg(arr["lion_angle"]), ang, np.arange(A), left=-0.5, right=A - 0.5)
-        ax0.plot(np.arange(L), pos, "r*-", ms=9, label="Lion's observed angle")
+        # the grid's index as a function of the angle, linear beyond its ends
+        la = deg(arr["lion_angle"])
+        pos = np.interp(la, ang, np.arange(A))
+        if A > 1:
+            pos = np.where(la > ang[-1], A - 1 + (la - ang[-1]) / (ang[-1] - ang[-2]), pos)
+            pos = np.where(la < ang[0], (la - ang[0]) / (ang[1] - ang[0]), pos)
+        ax0.plot(np.arange(L), np.clip(pos, -0.5, A - 0.5), "r*-", ms=9, label="Lion's observed angle")
         best = np.argmax(m, axis=1)
-        ax0.plot(np.arange(L), best, "ws", mfc="none", ms=14, mew=1.5, label="best angle per lr")
+        ax0.plot(np.arange(L), best, "s", color="m", mfc="none", ms=14, mew=1.5, label="best angle per lr")
         ax0.set_xticks(range(L), [f"{x:.0e}" for x in arr["lrs"]], fontsize=7)
         ax0.set_yticks(range(A), [f"{a:.0f}" for a in ang])
         ax0.set(xlabel="learning rate", ylabel="Enim angle (deg)", title="(a) Enim accuracy over lr x angle")
-        ax0.legend(fontsize=7, loc="upper left")
+        ax0.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
         for j, a in enumerate(ang):
             _errbar(ax1, arr["lrs"], acc[:, j, :], f"Enim {a:.0f} deg", color=cmap(j / max(1, A - 1)))
         _errbar(ax1, arr["lrs"], arr["acc_lion"], "Lion", color="r", marker="*")
