@@ -134,7 +134,7 @@ def chunk_sums(model_id, p0, p1, k0, k1, sample, dim, chunk, buf, out):
     """
     first = chunk * CHUNK
     last = min(first + CHUNK, dim)
-    words = np.empty(TILE, np.uint32)
+    words = np.empty(4 * TILE, np.uint32)
     s1 = 0.0
     s2 = 0.0
     st = 0.0

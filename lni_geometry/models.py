@@ -618,6 +618,25 @@ def fill_gaussian_tile(k0, k1, sample, coord0, n, words, out):
             out[4 * nb + 2] = z2
 
 
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
+def fill_stable_tile(k0, k1, sample, coord0, n, alpha, scale, words, out):
+    """The ``n`` stable coordinates from ``coord0`` into ``out[:n]`` (natural order).
+
+    Planar: the Philox words of the ``n`` blocks into four planes of ``words``
+    (scratch of ``4 n`` uint32), then the transform over contiguous planes;
+    the values of :func:`fill_stable`.
+    """
+    philox_planes(k0, k1, sample, coord0, n, 0, words)
+    wa = words[:n]
+    wb = words[n:2 * n]
+    wc = words[2 * n:3 * n]
+    wd = words[3 * n:4 * n]
+    power = (1.0 - alpha) / alpha
+    o = out[:n]
+    for j in range(n):
+        o[j] = scale * stable_from_words(wa[j], wb[j], wc[j], wd[j], alpha, power)
+
+
 @njit(inline="always", cache=True, error_model="numpy")
 def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, words, out):
     """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
@@ -629,5 +648,7 @@ def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, words, out):
     """
     if model_id == GAUSSIAN_ID:
         fill_gaussian_tile(k0, k1, sample, coord0, n, words, out)
+    elif model_id == STABLE_ID:
+        fill_stable_tile(k0, k1, sample, coord0, n, p0, p1, words, out)
     else:
         fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)

@@ -32,11 +32,14 @@ from numba import njit, prange
 __all__ = ["c_sums", "momentum_sums", "enim_update"]
 
 CHUNK = 1 << 15  # entries per chunk: the unit of parallel work
+#: Arrays shorter than this are reduced on the calling thread: waking the thread pool
+#: costs more than it saves there, and much more on a loaded machine.  The serial and
+#: parallel kernels sum the same chunks in the same order: the same bits either way.
+PARALLEL_MIN = 1 << 20
 
 
-# Each kernel is a chunk body (summing entries lo..hi-1) run over the chunks in
-# parallel; arrays of one chunk run the body directly (a parallel launch costs more
-# than summing 32768 numbers).  Within a chunk, entries are summed in blocks of
+# Each kernel is a chunk body (summing entries lo..hi-1) run over the chunks, in
+# parallel for large arrays (PARALLEL_MIN), in order on the calling thread otherwise.  Within a chunk, entries are summed in blocks of
 # BLOCK: a block's sum starts from 0 (so blocks do not wait for each other) and is
 # then added to the chunk's total (the last block may be shorter).  A fixed order,
 # the same on every machine, with a loop-carried addition only once per block.
@@ -73,7 +76,9 @@ def _c_sums_parallel(c, out):
 
 @njit(cache=True, error_model="numpy")
 def _c_sums_serial(c, out):
-    _c_chunk(c, 0, c.shape[0], out, 0)
+    n = c.shape[0]
+    for k in range(out.shape[0]):
+        _c_chunk(c, k * CHUNK, min(n, (k + 1) * CHUNK), out, k)
 
 
 @njit(inline="always", error_model="numpy")
@@ -132,25 +137,37 @@ def _momentum_sums_parallel(m, g, z, beta1, threshold_sq, out):
 
 @njit(cache=True, error_model="numpy")
 def _momentum_sums_serial(m, g, z, beta1, threshold_sq, out):
-    _momentum_chunk(m, g, z, beta1, threshold_sq, 0, m.shape[0], out, 0)
+    n = m.shape[0]
+    for k in range(out.shape[0]):
+        _momentum_chunk(m, g, z, beta1, threshold_sq, k * CHUNK, min(n, (k + 1) * CHUNK), out, k)
+
+
+@njit(inline="always", error_model="numpy")
+def _update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, lo, hi):
+    w = 1.0 - beta1
+    for i in range(lo, hi):
+        c = beta1 * np.float64(m[i]) + w * np.float64(g[i])
+        u = alpha * c + beta * np.float64(z[i])
+        p[i] = decay * np.float64(p[i]) - lr * u
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _enim_update(p, m, g, z, beta1, alpha, beta, lr, decay):
+def _enim_update_parallel(p, m, g, z, beta1, alpha, beta, lr, decay):
     n = p.shape[0]
-    w = 1.0 - beta1
     for k in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
-            c = beta1 * np.float64(m[i]) + w * np.float64(g[i])
-            u = alpha * c + beta * np.float64(z[i])
-            p[i] = decay * np.float64(p[i]) - lr * u
+        _update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, k * CHUNK, min(n, (k + 1) * CHUNK))
+
+
+@njit(cache=True, error_model="numpy")
+def _enim_update_serial(p, m, g, z, beta1, alpha, beta, lr, decay):
+    _update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, 0, p.shape[0])
 
 
 def _run(parallel, serial, n, width, *args):
     """Chunk partial sums of ``width`` quantities, folded in chunk order."""
     chunks = max(1, (n + CHUNK - 1) // CHUNK)
     out = np.zeros((chunks, width))
-    (serial if chunks == 1 else parallel)(*args, out)
+    (parallel if n >= PARALLEL_MIN else serial)(*args, out)
     total = np.zeros(width)
     for row in out:  # fixed order: thread-count invariant
         total += row
@@ -246,4 +263,5 @@ def enim_update(p, m, g, z, beta1, alpha, beta, lr, decay):
     """
     p, m, g, z = _check("p", p), _check("m", m), _check("g", g), _check("z", z)
     _same_length(p=p, m=m, g=g, z=z)
-    _enim_update(p, m, g, z, float(beta1), float(alpha), float(beta), float(lr), float(decay))
+    kernel = _enim_update_parallel if p.shape[0] >= PARALLEL_MIN else _enim_update_serial
+    kernel(p, m, g, z, float(beta1), float(alpha), float(beta), float(lr), float(decay))

@@ -170,15 +170,17 @@ class RunConfig:
     def key(self):
         """What the cache is keyed by.
 
-        The configuration, the package version, :data:`ENGINE_VERSION`, the
+        The configuration, the package version, the random-stream version
+        (:data:`lni_geometry.rng.STREAM_VERSION`), :data:`ENGINE_VERSION`, the
         torch version and a fingerprint of the sources that compute the
         recorded numbers (:func:`code_fingerprint`): a cached result is only
         served to the code that would compute it again.
         """
         from .. import __version__
+        from ..rng import STREAM_VERSION
 
-        return {"config": self.as_dict(), "package": __version__, "engine": ENGINE_VERSION,
-                "code": code_fingerprint(), "torch": _torch_version()}
+        return {"config": self.as_dict(), "package": __version__, "stream": STREAM_VERSION,
+                "engine": ENGINE_VERSION, "code": code_fingerprint(), "torch": _torch_version()}
 
     def digest(self):
         """SHA-256 (24 hex digits) of :meth:`key`."""
