@@ -129,7 +129,7 @@ def chunk_sums(model_id, p0, p1, k0, k1, sample, dim, chunk, buf, out):
     """Sums ``(l1, l2sq, total)`` of chunk ``chunk`` of a sample, into ``out[0:3]``.
 
     Each tile of ``TILE`` coordinates is generated into ``buf`` (scratch of
-    length ``TILE``) by :func:`fill_tile` and reduced by :func:`_tile_sums`; tile sums are added in
+    length ``TILE``; Philox scratch of ``4 TILE`` words) by :func:`fill_tile` and reduced by :func:`_tile_sums`; tile sums are added in
     tile order.
     """
     first = chunk * CHUNK

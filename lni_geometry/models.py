@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numba import njit, float64, uint32, uint64
+from numba import njit, float64, int64, uint32, uint64
 
 from .elementary import (  # noqa: F401  (elementary: re-exported for the tests)
     CONTRACT,
@@ -159,6 +159,38 @@ def student_t_from_words(w0, w1, w2, w3, df, two_over_df):
     return t, ok
 
 
+@njit(inline="always", cache=True, error_model="numpy", fastmath=CONTRACT)
+def _student_t_retries(k0, k1, sample, block0, n, df, two_over_df, idx, cand, out):
+    """Replace the NaN (rejected) entries of ``out[:n]`` by their retries.
+
+    Branch-free: the rejected indices are listed in ``idx`` (uint32 scratch of
+    ``n``), the candidates of draw ``d = 1, 2, ...`` computed for them in a
+    vectorised loop into ``cand`` (float64 scratch of ``n``) and written out
+    (a rejected candidate is NaN, like the entry it replaces), and the list
+    compacted to the still rejected ones.
+    """
+    nan = np.nan
+    nrej = 0
+    for j in range(n):  # the rejected indices, in order
+        idx[nrej] = j
+        nrej += 1 if out[j] != out[j] else 0
+    for d in range(1, STUDENT_T_MAX_DRAWS):
+        if nrej == 0:
+            break
+        for k in range(nrej):  # vectorised: the candidates of draw d
+            w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + int64(idx[k]), d)
+            t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+            cand[k] = t if ok else nan
+        left = 0
+        for k in range(nrej):
+            i = idx[k]
+            c = cand[k]
+            out[i] = c
+            idx[left] = i
+            left += 1 if c != c else 0
+        nrej = left
+
+
 @njit(cache=True, error_model="numpy", fastmath=CONTRACT)
 def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
     """Write the ``nblocks`` Student-t coordinates of blocks ``block0 ..`` into ``out``.
@@ -177,34 +209,23 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
         w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
         t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
         out[j] = t if ok else nan
-    nrej = 0
-    for j in range(nblocks):
-        if out[j] != out[j]:
-            nrej += 1
-    if nrej == 0:
-        return
-    idx = np.empty(nrej, np.int64)
-    cand = np.empty(nrej)
-    k = 0
-    for j in range(nblocks):
-        if out[j] != out[j]:
-            idx[k] = j
-            k += 1
-    for d in range(1, STUDENT_T_MAX_DRAWS):
-        for k in range(nrej):  # vectorised: the candidates of draw d
-            w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + idx[k], d)
-            t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
-            cand[k] = t if ok else nan
-        left = 0
-        for k in range(nrej):  # accepted ones out, the others compacted
-            if cand[k] == cand[k]:
-                out[idx[k]] = cand[k]
-            else:
-                idx[left] = idx[k]
-                left += 1
-        nrej = left
-        if nrej == 0:
-            break
+    _student_t_retries(k0, k1, sample, block0, nblocks, df, two_over_df,
+                       np.empty(nblocks, np.uint32), np.empty(nblocks), out)
+
+
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
+def fill_student_t_tile(k0, k1, sample, coord0, n, df, words, out):
+    """:func:`fill_student_t` of ``n`` coordinates from ``coord0`` into ``out[:n]``,
+    with its scratch taken from ``words`` (uint32, at least ``4 n``) instead of
+    allocated: the same code, so the same values."""
+    two_over_df = 2.0 / df
+    nan = np.nan
+    for j in range(n):
+        w0, w1, w2, w3 = stream_words(k0, k1, sample, coord0 + j, 0)
+        t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+        out[j] = t if ok else nan
+    _student_t_retries(k0, k1, sample, coord0, n, df, two_over_df,
+                       words[:n], words[2 * n:4 * n].view(np.float64), out)
 
 
 # --- the registry -------------------------------------------------------------
@@ -641,14 +662,18 @@ def fill_stable_tile(k0, k1, sample, coord0, n, alpha, scale, words, out):
 def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, words, out):
     """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
 
-    ``words`` is uint32 scratch of at least ``n`` rounded up to 4 entries.  The
-    order inside a tile is fixed per model (it only fixes the order of the
-    additions); the Gaussian model uses :func:`fill_gaussian_tile`, the others
-    their natural order through :func:`lni_geometry.models.fill_coords`.
+    ``words`` is uint32 scratch of at least ``4 n`` entries.  The order inside
+    a tile is fixed per model (it only fixes the order of the additions); the
+    Gaussian model uses :func:`fill_gaussian_tile` (tile order), the stable
+    and Student-t models :func:`fill_stable_tile` and
+    :func:`fill_student_t_tile` (natural order, the values of
+    :func:`fill_coords`: tested bit for bit).
     """
     if model_id == GAUSSIAN_ID:
         fill_gaussian_tile(k0, k1, sample, coord0, n, words, out)
     elif model_id == STABLE_ID:
         fill_stable_tile(k0, k1, sample, coord0, n, p0, p1, words, out)
+    elif model_id == STUDENT_T_ID:
+        fill_student_t_tile(k0, k1, sample, coord0, n, p0, words, out)
     else:
         fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, out)

@@ -46,7 +46,9 @@ lane ``j mod 16``, folded pairwise, :mod:`lni_geometry.kernels`) with the
 Keys, Philox words and the heavy-tailed coordinates are unchanged.  (Within
 issue 16, before its release, the lanes went from 8 to 16; the Student-t
 retries were vectorised and the float32 reductions written in 32-bit integer
-lanes without changing a value.)
+lanes without changing a value; on 2026-12-01 the stable tile fill was made
+planar and the Student-t retries branch-free, again without changing a value:
+the tile fills are tested bit for bit against ``fill_coords``.)
 
 1. **Keys** (``key_from_seed``): ``SeedSequence(seed).generate_state(2,
    uint32)``; bit-stable across versions, machines and backends.

@@ -349,3 +349,22 @@ def test_streams_known_answers(spec):
         ref = np.stack([r[:, 0] * np.cos(t[:, 0]), r[:, 0] * np.sin(t[:, 0]),
                         r[:, 1] * np.cos(t[:, 1]), r[:, 1] * np.sin(t[:, 1])], axis=1).ravel()
         np.testing.assert_allclose(known, ref[:6], rtol=4e-7)  # float32 Box-Muller (stream version 2)
+
+
+@pytest.mark.parametrize("spec", ["stable:1.5", "stable:0.5", "stable:2.0", "stable:1.0:3.0", "t:3", "t:0.5", "t:30"])
+def test_tile_fill_equals_fill_coords_bit_for_bit(spec):
+    """The CPU kernels' planar/scratch tile fills give the values of fill_coords
+    (the path of sample_vectors and the CUDA kernels), retries included."""
+    from lni_geometry.models import fill_coords, fill_tile, model_from_spec
+
+    m = model_from_spec(spec)
+    p0, p1 = m.kernel_params
+    k0, k1 = np.uint32(11), np.uint32(22)
+    for coord0, n in [(0, 512), (3584, 512), (3, 17), (1000, 1), (5, 511)]:
+        for s in range(8):
+            words = np.empty(4 * 512, np.uint32)
+            a = np.empty(512)
+            b = np.empty(512)
+            fill_tile(m.kernel_id, p0, p1, k0, k1, s, coord0, n, words, a)
+            fill_coords(m.kernel_id, p0, p1, k0, k1, s, coord0, n, b)
+            assert a[:n].tobytes() == b[:n].tobytes(), (spec, coord0, n, s)

@@ -113,7 +113,7 @@ def _transform_only(model_id, p0, p1, k0, k1, samples, dim):
     out = np.empty(samples)
     for s in prange(samples):
         buf = np.empty(kernels.TILE)
-        words = np.empty(kernels.TILE, np.uint32)
+        words = np.empty(4 * kernels.TILE, np.uint32)
         for t0 in range(0, dim, kernels.TILE):
             models.fill_tile(model_id, p0, p1, k0, k1, s, t0, kernels.TILE, words, buf)
         out[s] = buf[0]
