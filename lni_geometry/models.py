@@ -196,12 +196,12 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
     """Write the ``nblocks`` Student-t coordinates of blocks ``block0 ..`` into ``out``.
 
     First pass: the draw-0 candidate of every coordinate (a branch-free,
-    vectorised loop; rejected ones marked NaN).  Then the rejected ones
-    (``1 - pi/4 = 21%``) are gathered into a compacted list of indices and
-    retried on draw ``d = 1, 2, ...`` in a vectorised loop over that list,
-    which is compacted again after each draw; coordinate ``j`` gets the
-    candidate of its first accepting draw (the same value as retrying each
-    one alone), NaN after ``STUDENT_T_MAX_DRAWS`` rejections.
+    vectorised loop; rejected ones marked NaN).  Then each rejected one
+    (``1 - pi/4 = 21%``) is retried on draw ``d = 1, 2, ...``: coordinate
+    ``j`` gets the candidate of its first accepting draw, NaN after
+    ``STUDENT_T_MAX_DRAWS`` rejections.  The CPU kernels' tile fill
+    (:func:`fill_student_t_tile`) retries through a compacted list of
+    indices in a vectorised loop, with the same values.
     """
     two_over_df = 2.0 / df
     nan = np.nan
@@ -209,8 +209,17 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
         w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
         t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
         out[j] = t if ok else nan
-    _student_t_retries(k0, k1, sample, block0, nblocks, df, two_over_df,
-                       np.empty(nblocks, np.uint32), np.empty(nblocks), out)
+    # The retries one coordinate at a time: no scratch array, so this compiles for CUDA
+    # too (a device function cannot allocate); the tile fill below retries the same
+    # draws through a compacted list, with the same values.
+    for j in range(nblocks):
+        if out[j] != out[j]:
+            for d in range(1, STUDENT_T_MAX_DRAWS):
+                w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, d)
+                t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+                if ok:
+                    out[j] = t
+                    break
 
 
 @njit(cache=True, error_model="numpy", fastmath=CONTRACT)
