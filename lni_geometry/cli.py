@@ -431,6 +431,8 @@ def cmd_training_figure(args):
     print("claim: " + summary["claim"])
     for v in summary["verdict"]:
         print("shown: " + v)
+    for c in summary.get("checks", []):
+        print("check: " + c)
     how = "redrew it from" if meta.get("redrawn") else f"computed in {meta['wall_time_s']:.1f} s, wrote"
     print(f"wrote {out} ({how} {data})")
     return 0

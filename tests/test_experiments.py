@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from lni_geometry import cli  # noqa: E402
+from lni_geometry.plot import written_by_package  # noqa: E402
 from lni_geometry.experiments import (  # noqa: E402
     STEP_FIELDS,
     RunConfig,
@@ -233,6 +234,7 @@ def test_figures_build_then_only_redraw(tmp_path, fig_cache, number, extra):
     meta = figures.make_figure(number, out=out, data=data, cache=fig_cache, workers=1, progress=False, **kw)
     assert not meta["redrawn"] and os.path.getsize(out) > 10_000
     assert meta["summary"]["verdict"] and meta["summary"]["claim"] == figures.CLAIMS[number]
+    assert all(any(s in c for s in ("reproduced", "partly", "at ")) for c in meta["summary"]["checks"])
     os.remove(out)
     again = figures.make_figure(number, out=out, data=data, cache=str(tmp_path / "empty"), workers=1,
                                 progress=False, **kw)
@@ -330,3 +332,27 @@ def test_cli_data_of_another_grid_exits_2(tmp_path, capsys, monkeypatch):
     figures._save_data(str(tmp_path / "other.npz"), {"x": np.zeros(2)}, {"spec": spec, "summary": {}})
     code, err = run_cli(["figure2", "--data", "other.npz", "--quiet"], capsys)
     assert code == 2 and "another grid" in err
+
+
+def test_cli_rerun_with_the_data_file_only_redraws(tmp_path, fig_cache, capsys, monkeypatch):
+    """`lni-geometry figureN --data F` with F holding the figure's grid trains nothing: it
+    redraws from F (with an empty cache), and the claim checks are computed again from
+    the arrays (a file from older code, without them, gets them)."""
+    data = str(tmp_path / "f5.npz")
+    figures.make_figure(5, out=str(tmp_path / "first.png"), data=data, cache=fig_cache, workers=1, progress=False,
+                        **dict(SMALL, lrs=[1e-2, 1e-1], angles_deg=[0, 60]))
+    arr, meta = figures.load_figure_data(data)
+    meta["spec"] = figures.figure_spec(5)          # as if it held the default grid
+    checks = meta["summary"].pop("checks")
+    figures._save_data(data, arr, meta)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a rerun with the data file must not train")
+
+    monkeypatch.setattr(figures, "build_figure", no_training)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["figure5", "--out", "f5.png", "--data", data, "--cache", str(tmp_path / "empty"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and os.path.getsize(tmp_path / "f5.png") > 10_000
+    assert "redrew it from" in out and all(f"check: {c}" in out for c in checks)
+    assert written_by_package(str(tmp_path / "f5.png"))

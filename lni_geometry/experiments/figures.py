@@ -11,8 +11,10 @@ make training more stable") trains ResNet9/18 on CIFAR; here every figure is an
 analogue on scikit-learn's digits with a 9,850-parameter residual CNN with
 BatchNorm and ReLU (:mod:`.networks`), minibatches of 64 and constant
 learning rates.  What each figure tests, and whether the small task shows it,
-is written into the figure's data (``summary["verdict"]``) from the numbers,
-never by hand.  Seeds are ``seed .. seed+k-1``, never chosen by outcome.
+is written into the figure's data and its title (``summary["checks"]``: per
+claim "reproduced", "partly" or "not reproduced" with the numbers it rests on;
+``summary["verdict"]``: more detail) from the numbers, never by hand, and
+computed again from the arrays whenever a figure is redrawn.  Seeds are ``seed .. seed+k-1``, never chosen by outcome.
 """
 
 from __future__ import annotations
@@ -440,6 +442,139 @@ def _report(number, arr, summary, spec):
     return lines, verdict
 
 
+def _status(k, total):
+    """'reproduced' (all ``total``), 'not reproduced' (none) or 'partly' (the evidence gives ``k``)."""
+    if k == total:
+        return "reproduced"
+    if k == 0:
+        return "not reproduced"
+    return "partly"
+
+
+def _checks(number, arr, summary, spec):
+    """One line per claim of the paper that the figure tests: the claim, whether the
+    small task shows it, and the numbers it rests on (computed from the arrays; the
+    criteria are fixed in this code, never chosen by the outcome)."""
+    deg = np.degrees
+    out = []
+    if number == 2:
+        iso, sd = summary["iso_mean"], summary["iso_std"]
+        above = arr["med_angle"] > iso + 3 * sd
+        out.append(f"angle above the isotropic 3-sd band ({deg(iso):.2f} +- {deg(3 * sd):.2f} deg): "
+                   f"{_status(int(above.sum()), above.size)} ({int(above.sum())} of {above.size} runs, "
+                   f"angle {deg(arr['med_angle'].mean(1).min()):.1f}..{deg(arr['med_angle'].mean(1).max()):.1f} deg)")
+        loglr = np.log10(np.repeat(arr["lrs"][:, None], arr["med_angle"].shape[1], 1)).ravel()
+        rho = _spearman(loglr, arr["med_angle"].ravel())
+        m = arr["med_angle"].mean(1)
+        falls = [f"{arr['lrs'][i]:.0e}->{arr['lrs'][i + 1]:.0e}" for i in range(len(m) - 1) if m[i + 1] < m[i]]
+        out.append(f"angle grows with the lr: {'reproduced' if rho > 0.5 else 'not reproduced'} (Spearman rho "
+                   f"{rho:.2f} over all runs" + (f"; falls at {', '.join(falls)})" if falls else "; monotone)"))
+        dt, dh = deg(arr["med_angle_tails"].mean(1)), deg(arr["med_angle_het"].mean(1))
+        lim = deg(np.arccos(np.sqrt(2 / np.pi)))
+        het_more = int(np.sum(dh > dt))
+        rh, rt = _spearman(np.log10(arr["lrs"]), dh), _spearman(np.log10(arr["lrs"]), dt)
+        out.append(f"why (open in the paper): heterogeneity H makes more of the excess than tails T at {het_more} of "
+                   f"{len(dh)} lrs (H alone +{dh.min() - lim:.1f}..+{dh.max() - lim:.1f} deg, T alone "
+                   f"{dt.min() - lim:+.1f}..+{dt.max() - lim:.1f} deg); growth with lr: H rho {rh:.2f}, T rho {rt:.2f}")
+        k = arr["tail_c"].shape[1]
+        t_m = np.nanmean(arr["tail_c"], 1)
+        t_se = np.nanstd(arr["tail_c"], 1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros_like(t_m)
+        se = np.sqrt(t_se ** 2 + np.nan_to_num(arr["alpha_for_angle_se"]) ** 2)
+        agree = np.abs(t_m - arr["alpha_for_angle"]) <= 2 * se
+        out.append(f"one stable law explains the angle (tail index of c = alpha of the observed angle within 2 SE): "
+                   f"at {int(np.sum(agree))} of {len(agree)} lrs")
+    elif number == 3:
+        k = arr["acc_lion"].shape[1]
+        worse = better = 0
+        for i in range(len(arr["lrs"])):
+            ml, sl = _ms(arr["acc_lion"][i])
+            mc, sc = _ms(arr["acc_enim_cal"][i])
+            se = math.sqrt((sl ** 2 + sc ** 2) / k)
+            worse += mc < ml - 2 * se - 1e-9
+            better += mc > ml + 2 * se + 1e-9
+        L = len(arr["lrs"])
+        bad = [f"{lr:.0e}" for i, lr in enumerate(arr["lrs"])
+               if _ms(arr["acc_enim_cal"][i])[0] < _ms(arr["acc_lion"][i])[0]
+               - 2 * math.sqrt((_ms(arr["acc_lion"][i])[1] ** 2 + _ms(arr["acc_enim_cal"][i])[1] ** 2) / k) - 1e-9]
+        out.append(f"Enim at Lion's angle trains like Lion (final accuracy within 2 SE): "
+                   f"{_status(L - worse - better, L)} (worse at {worse}" + (f" [lr {', '.join(bad)}]" if bad else "")
+                   + f", better at {better} of {L} lrs)")
+        d = deg(arr["cal_angle"][:, None] - arr["enim_cal_sign_angle"])
+        out.append(f"the sign angle of c under calibrated Enim is below the calibrated angle by "
+                   f"{np.median(d, 1).min():.1f}..{np.median(d, 1).max():.1f} deg (Lion's angle is partly made by "
+                   "Lion's own trajectory)")
+    elif number == 4:
+        wds = arr["weight_decays"]
+        half = arr["loss"].shape[2] // 2
+        pos = [w for w, wd in enumerate(wds) if wd > 0]
+        q = arr["w_abs_q95"][:, :, -1].mean(1)
+        near = [abs(q[w] * wds[w] - 1) < 0.1 for w in pos]
+        out.append(f"the largest |w| drift to 1/lambda (q95 |w| at the end within 10%): {_status(sum(near), len(pos))} ("
+                   + ", ".join(f"lambda {wds[w]:g}: {q[w]:.3g} vs {1 / wds[w]:.3g}" for w in pos)
+                   + (f"; no decay: {q[0]:.3g}" if wds[0] == 0 else "") + ")")
+        acc = arr["test_acc"]
+        sd = acc[:, :, acc.shape[2] // 2:].std(axis=2).mean(1)
+        unstable = [sd[w] > 2 * sd[0] for w in pos] if wds[0] == 0 else []
+        drops = np.sum(np.diff(acc, axis=2) < -0.2, axis=2).sum(1)
+        out.append(f"weight decay makes Lion unstable (late test-accuracy sd > 2x the control's): "
+                   f"{_status(sum(unstable), len(pos)) if unstable else 'no control'} (sd "
+                   + ", ".join(f"{s:.3f}" for s in sd) + "; drops > 20 points " + ", ".join(str(int(x)) for x in drops)
+                   + " for lambda " + ", ".join(f"{w:g}" for w in wds) + ")")
+        rev = arr["norm_bias_revived"][:, :, half:].mean(2)  # [wd, seed]
+        k = rev.shape[1]
+        more = [rev[w].mean() > rev[0].mean() + 2 * math.sqrt((rev[w].var(ddof=1) + rev[0].var(ddof=1)) / k)
+                for w in pos] if wds[0] == 0 and k > 1 else []
+        out.append(f"BN biases with near-zero momentum receive gradient again, more with weight decay: "
+                   f"{_status(sum(more), len(pos)) if more else 'no control'} (per step, 2nd half: "
+                   + ", ".join(f"{r:.3f}" for r in rev.mean(1)) + f" of {summary['norm_bias_coordinates']})")
+        cos = np.nanmean(arr["cos_top5"][:, :, half:], axis=(1, 2))
+        along = [cos[w] > 0.5 for w in pos]
+        out.append(f"the largest weights move along themselves with weight decay (cos > 0.5): "
+                   f"{_status(sum(along), len(pos))} (cos " + ", ".join(f"{c:+.2f}" for c in cos)
+                   + " for lambda " + ", ".join(f"{w:g}" for w in wds) + ")")
+    elif number == 5:
+        acc = arr["acc"]
+        m, k = acc.mean(2), acc.shape[2]
+        sd = acc.std(2, ddof=1) if k > 1 else np.zeros_like(m)
+        ang = arr["angles_deg"]
+        tied_lion, zero_worse = 0, []
+        for i, lr in enumerate(arr["lrs"]):
+            b = int(np.argmax(m[i]))
+            se = np.sqrt((sd[i, b] ** 2 + sd[i] ** 2) / k)
+            tied = m[i, b] - m[i] <= 2 * se + 1e-12
+            j = int(np.argmin(np.abs(ang - deg(arr["lion_angle"][i]))))
+            tied_lion += bool(tied[j])
+            if not tied[0]:
+                zero_worse.append(f"{lr:.0e} (by {m[i, b] - m[i, 0]:.2f})")
+        L = len(arr["lrs"])
+        out.append(f"Lion's angle lies among the best angles (grid angle nearest it within 2 SE of the best): "
+                   f"{_status(tied_lion, L)} ({tied_lion} of {L} lrs)")
+        out.append("sign noise helps at large lr (angle 0, normalised SGD, more than 2 SE below the best): "
+                   + ("at lr " + ", ".join(zero_worse) if zero_worse else "at no lr"))
+    elif number == 6:
+        zl, zc = arr["zero_frac_lion"], arr["zero_frac_enim_cal"]
+        k = zl.shape[1]
+        se = np.sqrt((zl.var(1, ddof=1) + zc.var(1, ddof=1)) / k) if k > 1 else np.zeros(len(zl))
+        diff = zl.mean(1) - zc.mean(1)
+        live = (zl.mean(1) > 0) | (zc.mean(1) > 0)
+        more = int(np.sum(live & (diff > 2 * se)))
+        less = int(np.sum(live & (diff < -2 * se)))
+        out.append(f"Lion has more exactly-zero gradients than Enim at Lion's angle (> 2 SE): "
+                   f"{_status(more, int(live.sum()))} (more at {more}, fewer at {less}, within 2 SE at "
+                   f"{int(live.sum()) - more - less} of the {int(live.sum())} lrs with any; Lion "
+                   + ", ".join(f"{x:.3f}" for x in zl.mean(1)[live]) + " vs Enim "
+                   + ", ".join(f"{x:.3f}" for x in zc.mean(1)[live]) + ")")
+        wider, parts = 0, []
+        for h, lr in enumerate(arr["hist_lrs"]):
+            s = arr["norm_biases"][h].std(axis=2)  # [optimizer, seed]
+            se_h = math.sqrt((s[0].var(ddof=1) + s[1].var(ddof=1)) / s.shape[1]) if s.shape[1] > 1 else 0.0
+            wider += s[0].mean() > s[1].mean() + 2 * se_h
+            parts.append(f"lr {lr:.0e}: sd {s[0].mean():.2f} vs {s[1].mean():.2f}")
+        out.append(f"Lion's normalisation biases spread further than Enim's at Lion's angle (> 2 SE): "
+                   f"{_status(wider, len(arr['hist_lrs']))} ({'; '.join(parts)})")
+    return out
+
+
 # --- drawing ----------------------------------------------------------------------
 
 
@@ -467,49 +602,63 @@ def _smooth(y, w=25):
     return np.apply_along_axis(lambda r: np.convolve(np.nan_to_num(r), k, mode="valid"), -1, y)
 
 
-def _draw(number, arr, summary, spec, ax_list, fig):
-    deg = np.degrees
+def _angle_colors(n):
+    """Colours of Enim's angles (viridis, without its pale yellow end)."""
     cmap = __import__("matplotlib").colormaps["viridis"]
+    return [cmap(0.85 * j / max(1, n - 1)) for j in range(n)]
+
+
+def _draw(number, arr, summary, spec, ax_list, fig):
+    from .. import plot
+
+    deg = np.degrees
+    lion_c, cal_c = plot.COLORS[1], "k"
     if number == 2:
         ax0, ax1, ax2, ax3 = ax_list
         lrs = arr["lrs"]
-        _errbar(ax0, lrs, arr["test_acc"], "Lion")
+        _errbar(ax0, lrs, arr["test_acc"], "Lion", color=plot.COLORS[0])
         ax0.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(0, 1.02),
-                title="(a) accuracy (mean +- sd, dots: seeds)")
+                title="(a) Lion's accuracy (mean +- sd, dots: seeds)")
         steps = np.arange(1, arr["sign_angle"].shape[2] + 1)
         iso, sd = deg(summary["iso_mean"]), deg(summary["iso_std"])
         for i, lr in enumerate(lrs):
-            _band(ax1, steps, deg(arr["sign_angle"][i]), cmap(i / max(1, len(lrs) - 1)), f"lr {lr:.0e}")
+            _band(ax1, steps, deg(arr["sign_angle"][i]), _angle_colors(len(lrs))[i], f"lr {lr:.0e}")
         ax1.axhspan(iso - 3 * sd, iso + 3 * sd, color="k", alpha=0.15)
-        ax1.axhline(iso, color="k", ls="--", lw=1, label=f"isotropic mean {iso:.2f} (+-3 sd)")
-        ax1.set(xlabel="step", ylabel="sign angle of c (deg)", title="(b) Lion's sign angle along training")
-        ax1.legend(fontsize=6, ncol=2)
-        _errbar(ax2, lrs, deg(arr["med_angle"]), "sign angle (observed)", color="C0")
-        _errbar(ax2, lrs, deg(arr["med_angle_het"]), "heterogeneity H alone", color="C1", marker="s", shift=1.08)
-        _errbar(ax2, lrs, deg(arr["med_angle_tails"]), "tails T alone", color="C2", marker="^", shift=0.93)
+        ax1.axhline(iso, color="k", ls="--", lw=1, label=f"isotropic mean\n{iso:.2f} deg (+-3 sd)")
+        ax1.set(xlabel="step", ylabel="sign angle of c (deg)",
+                title="(b) Lion's sign angle along training\n(mean, band: min..max over seeds)")
+        plot.legend_outside(ax1)
+        _errbar(ax2, lrs, deg(arr["med_angle"]), "sign angle (observed)", color=plot.COLORS[0])
+        _errbar(ax2, lrs, deg(arr["med_angle_het"]), "heterogeneity H alone", color=plot.COLORS[1], marker="s",
+                shift=1.08)
+        _errbar(ax2, lrs, deg(arr["med_angle_tails"]), "tails T alone", color=plot.COLORS[2], marker="^",
+                shift=0.93)
         ax2.axhline(iso, color="k", ls="--", lw=1, label="isotropic mean")
         ax2.set(xscale="log", xlabel="learning rate", ylabel="angle (deg), median of 2nd half",
-                title="(c) angle budget: cos = sqrt(2/pi) T H")
-        ax2.legend(fontsize=6)
-        _errbar(ax3, lrs, arr["tail_c"], f"tail index of c in {summary['largest_tensor']['name']}", color="C3")
-        ax3.plot(lrs, arr["alpha_for_angle"], "k*--", ms=7, label="alpha of a stable law with the observed angle")
-        ax3.axhline(2, color="gray", lw=0.8)
+                title="(c) angle budget: cos(angle) = sqrt(2/pi) T H")
+        plot.legend_outside(ax2)
+        _errbar(ax3, lrs, arr["tail_c"], f"tail index of c\nin {summary['largest_tensor']['name']}",
+                color=plot.COLORS[3])
+        ax3.plot(lrs, arr["alpha_for_angle"], "k*--", ms=7, label="alpha of one stable\nlaw with the angle")
+        ax3.axhline(2, color="0.6", lw=0.8)
         ax3.set(xscale="log", xlabel="learning rate", ylabel="alpha", title="(d) one stable law?")
-        ax3.legend(fontsize=6)
+        plot.legend_outside(ax3)
     elif number == 3:
         ax0, ax1 = ax_list
         lrs = arr["lrs"]
-        _errbar(ax0, lrs, arr["acc_lion"], "Lion", color="C0")
-        _errbar(ax0, lrs, arr["acc_enim_cal"], "Enim, angle = Lion's median angle", color="C1", marker="s", shift=1.1)
-        _errbar(ax0, lrs, arr["acc_enim_lion"], "Enim, angle='lion' (per step)", color="C2", marker="^", shift=0.91)
+        _errbar(ax0, lrs, arr["acc_lion"], "Lion", color=lion_c, marker="*")
+        _errbar(ax0, lrs, arr["acc_enim_cal"], "Enim, angle = Lion's\nmedian angle", color=cal_c, marker="D",
+                shift=1.1)
+        _errbar(ax0, lrs, arr["acc_enim_lion"], "Enim, angle='lion'\n(Lion's, per step)", color=plot.COLORS[2],
+                marker="^", shift=0.91)
         ax0.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(0, 1.02),
                 title="(a) Enim calibrated to Lion vs Lion (mean +- sd)")
-        ax0.legend(fontsize=7)
-        ax1.plot(lrs, deg(arr["cal_angle"]), "k*-", label="calibrated angle (Lion's median)")
-        _errbar(ax1, lrs, deg(arr["enim_cal_sign_angle"]), "sign angle of c under calibrated Enim", color="C1",
-                marker="s")
-        ax1.set(xscale="log", xlabel="learning rate", ylabel="deg", title="(b) the calibration")
-        ax1.legend(fontsize=7)
+        plot.legend_outside(ax0)
+        ax1.plot(lrs, deg(arr["cal_angle"]), "*-", color=lion_c, label="calibrated angle\n(Lion's median)")
+        _errbar(ax1, lrs, deg(arr["enim_cal_sign_angle"]), "sign angle of c\nunder calibrated Enim", color=cal_c,
+                marker="D")
+        ax1.set(xscale="log", xlabel="learning rate", ylabel="angle (deg)", title="(b) the calibration")
+        plot.legend_outside(ax1)
     elif number == 5:
         ax0, ax1 = ax_list
         acc = arr["acc"]
@@ -520,7 +669,7 @@ def _draw(number, arr, summary, spec, ax_list, fig):
         fig.colorbar(im, ax=ax0, label="final test accuracy (mean over seeds)")
         for i in range(L):
             for j in range(A):
-                ax0.text(i, j, f"{m[i, j]:.2f}\n+-{s[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                ax0.text(i, j, f"{m[i, j]:.2f}\n+-{s[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
                          color="w" if m[i, j] < 0.6 else "k")
         ang = arr["angles_deg"]
         # the grid's index as a function of the angle, linear beyond its ends
@@ -529,32 +678,31 @@ def _draw(number, arr, summary, spec, ax_list, fig):
         if A > 1:
             pos = np.where(la > ang[-1], A - 1 + (la - ang[-1]) / (ang[-1] - ang[-2]), pos)
             pos = np.where(la < ang[0], (la - ang[0]) / (ang[1] - ang[0]), pos)
-        ax0.plot(np.arange(L), np.clip(pos, -0.5, A - 0.5), "r*-", ms=9, label="Lion's observed angle")
+        ax0.plot(np.arange(L), np.clip(pos, -0.5, A - 0.5), "*-", color=lion_c, ms=9, label="Lion's observed angle")
         best = np.argmax(m, axis=1)
-        ax0.plot(np.arange(L), best, "s", color="m", mfc="none", ms=14, mew=1.5, label="best angle per lr")
-        ax0.set_xticks(range(L), [f"{x:.0e}" for x in arr["lrs"]], fontsize=7)
+        ax0.plot(np.arange(L), best, "s", color="m", mfc="none", ms=14, mew=1.5, label="best Enim angle per lr")
+        ax0.set_xticks(range(L), [f"{x:.0e}" for x in arr["lrs"]])
         ax0.set_yticks(range(A), [f"{a:.0f}" for a in ang])
-        ax0.set(xlabel="learning rate", ylabel="Enim angle (deg)", title="(a) Enim accuracy over lr x angle")
-        ax0.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+        ax0.grid(False)
+        ax0.set(xlabel="learning rate", ylabel="Enim angle (deg)", title="(a) Enim's accuracy over lr x angle")
         for j, a in enumerate(ang):
-            _errbar(ax1, arr["lrs"], acc[:, j, :], f"Enim {a:.0f} deg", color=cmap(j / max(1, A - 1)))
-        _errbar(ax1, arr["lrs"], arr["acc_lion"], "Lion", color="r", marker="*")
+            _errbar(ax1, arr["lrs"], acc[:, j, :], f"Enim {a:.0f} deg", color=_angle_colors(A)[j])
+        _errbar(ax1, arr["lrs"], arr["acc_lion"], "Lion", color=lion_c, marker="*")
         ax1.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(0, 1.02),
                 title="(b) the same as curves (mean +- sd)")
-        ax1.legend(fontsize=6)
+        plot.figure_legend(fig, ncols=A + 3)
     elif number == 6:
         ax0 = ax_list[0]
         lrs = arr["lrs"]
-        _errbar(ax0, lrs, arr["zero_frac_lion"], "Lion", color="r", marker="*")
-        _errbar(ax0, lrs, arr["zero_frac_enim_cal"], "Enim, Lion's angle", color="k", marker="D", shift=1.08)
-        for j, a in enumerate(arr["angles_deg"]):
-            _errbar(ax0, lrs, arr["zero_frac_enim"][:, j, :], f"Enim {a:.0f} deg",
-                    color=cmap(j / max(1, len(arr["angles_deg"]) - 1)))
+        na = len(arr["angles_deg"])
+        names = ["Lion", "Enim, Lion's angle"] + [f"Enim {a:.0f} deg" for a in arr["angles_deg"]]
+        colors = [lion_c, cal_c] + _angle_colors(na)
+        _errbar(ax0, lrs, arr["zero_frac_lion"], names[0], color=colors[0], marker="*")
+        _errbar(ax0, lrs, arr["zero_frac_enim_cal"], names[1], color=colors[1], marker="D", shift=1.08)
+        for j in range(na):
+            _errbar(ax0, lrs, arr["zero_frac_enim"][:, j, :], names[2 + j], color=colors[2 + j], shift=0.93)
         ax0.set(xscale="log", xlabel="learning rate", ylabel="mean fraction of exactly-zero gradients",
                 title="(a) zero gradients (mean +- sd over seeds)")
-        ax0.legend(fontsize=7)
-        names = ["Lion", "Enim, Lion's angle"] + [f"Enim {a:.0f} deg" for a in arr["angles_deg"]]
-        colors = ["r", "k"] + [cmap(j / max(1, len(arr["angles_deg"]) - 1)) for j in range(len(arr["angles_deg"]))]
         for h, lr in enumerate(arr["hist_lrs"]):
             ax = ax_list[1 + h]
             b = arr["norm_biases"][h]
@@ -562,14 +710,14 @@ def _draw(number, arr, summary, spec, ax_list, fig):
             for j, name in enumerate(names):
                 ax.hist(b[j].ravel(), bins=edges, histtype="step", color=colors[j], label=name, lw=1.2)
             ax.set(xlabel="normalisation-layer bias at the end", ylabel="count (all seeds)", yscale="log",
-                   title=f"({'bc'[h]}) BN biases, lr {lr:.0e}")
-            ax.legend(fontsize=7)
+                   title=f"({'bcdefg'[h]}) BN biases at the end, lr {lr:.0e}")
+        plot.figure_legend(fig, ncols=len(names))
     elif number == 4:
         ax0, ax1, ax2, ax3 = ax_list
         wds = arr["weight_decays"]
-        colors = [f"C{i}" for i in range(len(wds))]
+        colors = [plot.COLORS[i % len(plot.COLORS)] for i in range(len(wds))]
         for w, wd in enumerate(wds):
-            lab = f"wd {wd:g}"
+            lab = f"weight decay lambda = {wd:g}"
             for j in range(arr["test_acc"].shape[1]):
                 ax0.plot(arr["eval_step"], arr["test_acc"][w, j], color=colors[w], lw=1, alpha=0.8,
                          label=lab if j == 0 else None)
@@ -582,41 +730,53 @@ def _draw(number, arr, summary, spec, ax_list, fig):
             _band(ax3, np.arange(sm.shape[1]) + 13, sm, colors[w], lab)
         ax0.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1.02),
                 title=f"(a) Lion lr {spec['lr']:g}: test accuracy (each seed)")
-        ax1.set(xlabel="step", ylabel="count (25-step mean)",
-                title="(b) BN biases with near-zero momentum\nthat receive a nonzero gradient")
-        ax2.set(xlabel="step", ylabel="95% quantile of |w|", yscale="log", title="(c) q95 |w| (dashed: 1/lambda)")
-        ax3.set(xlabel="step", ylabel="cosine (25-step mean)", title="(d) cos(top 5% |w|, their update)")
-        for ax in ax_list:
-            ax.legend(fontsize=7)
+        ax1.set(xlabel="step", ylabel="count per step (25-step mean)",
+                title=f"(b) BN biases (of {summary['norm_bias_coordinates']}) with near-zero\n"
+                      "momentum that receive a nonzero gradient")
+        ax2.set(xlabel="step", ylabel="95% quantile of |w|", yscale="log",
+                title="(c) q95 |w| (dashed: 1/lambda)")
+        ax3.set(xlabel="step", ylabel="cosine (25-step mean)",
+                title="(d) cosine(top 5% |w|, their update)")
+        plot.figure_legend(fig, ncols=len(wds))
 
 
-_LAYOUT = {2: (2, 2, (11, 8)), 3: (1, 2, (11, 4.2)), 4: (2, 2, (11, 8)), 5: (1, 2, (13, 5)), 6: (1, 3, (15, 4.5))}
+_LAYOUT = {2: (2, 2, (12, 8.6)), 3: (1, 2, (12, 5.0)), 4: (2, 2, (12, 8.8)), 5: (1, 2, (13, 5.8)),
+           6: (1, 3, (15, 5.6))}
+
+
+def _caption(number, summary, spec, width):
+    """The suptitle: the claim tested, the analogue, and per claim whether the small task shows it."""
+    import textwrap
+
+    from .. import plot
+
+    base = spec["base"]
+    kind = "full grid" if spec["full"] else "default grid"
+    seeds = spec["seeds"]
+    text = (f"Small analogue: digits, {base['network']} (n = {plot.thousands(summary['n'])}), {base['steps']} steps "
+            f"of batch {base['batch_size']}, seeds {seeds[0]}..{seeds[-1]} ({kind}).")
+    parts = [textwrap.fill(CLAIMS[number], width), textwrap.fill(text, width)]
+    parts += [textwrap.fill(c, width, initial_indent="- ", subsequent_indent="  ") for c in summary.get("checks", [])]
+    return "\n".join(parts)
 
 
 def draw_figure(number, arr, summary, spec, path):
-    """Draw Figure ``number`` from its data (no training) into ``path`` (PNG)."""
+    """Draw Figure ``number`` from its data (no training) into ``path``, in the package's
+    style (:func:`lni_geometry.plot.paper_style`; legends beside or below the panels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows, cols, size = _LAYOUT[number]
-    fig, axes = plt.subplots(rows, cols, figsize=size)
-    _draw(number, arr, summary, spec, list(np.ravel(axes)), fig)
-    kind = "full grid" if spec["full"] else "default grid"
-    base = spec["base"]
-    import textwrap
-
-    width = int(size[0] * 17)
-    text = (f"Small analogue: digits, {base['network']} (n = {summary['n']}), {base['steps']} steps of batch "
-            f"{base['batch_size']}, seeds {spec['seeds']} ({kind}). Shown: " + "; ".join(summary.get("verdict", [])[:2]))
-    title = textwrap.fill(CLAIMS[number], width) + "\n" + textwrap.fill(text, width)
-    fig.suptitle(title, fontsize=7.5)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.011 * (title.count("\n") + 1) * 8 / size[1]))
     from .. import plot
 
-    plot.save_figure(fig, path, dpi=110)
-    plt.close(fig)
+    rows, cols, size = _LAYOUT[number]
+    with plot.paper_style():
+        fig, axes = plt.subplots(rows, cols, figsize=size)
+        _draw(number, arr, summary, spec, list(np.ravel(axes)), fig)
+        fig.suptitle(_caption(number, summary, spec, int(size[0] * 15.5)), fontsize=8, ha="left", x=0.01)
+        plot.save_figure(fig, path, dpi=130)
+        plt.close(fig)
 
 
 # --- the whole figure -------------------------------------------------------------------
@@ -674,9 +834,16 @@ def build_figure(number, spec, cache, *, workers=None, client=None, progress=Tru
     """Run (or read back) the runs of a figure and reduce them to ``(arrays, summary)``."""
     opts = {"workers": workers, "client": client, "progress": progress}
     arr, summary = _BUILDERS[number](spec, cache, opts)
+    return arr, _summarise(number, arr, summary, spec)
+
+
+def _summarise(number, arr, summary, spec):
+    """``summary`` with the claim, the printed lines, the verdict and the checks, all
+    computed again from the arrays (so a redraw shows what the current code says of
+    stored data)."""
     lines, verdict = _report(number, arr, summary, spec)
-    summary = dict(summary, claim=CLAIMS[number], lines=lines, verdict=verdict)
-    return arr, summary
+    return dict(summary, claim=CLAIMS[number], lines=lines, verdict=verdict,
+                checks=_checks(number, arr, summary, spec))
 
 
 def _save_data(path, arr, meta):
@@ -750,8 +917,9 @@ def make_figure(number, *, out, data, cache, full=False, seed=0, device="cpu", w
             raise DataMismatch(f"{data} holds another grid (figure {meta.get('spec', {}).get('figure')}, "
                                f"full={meta.get('spec', {}).get('full')}, seeds {meta.get('spec', {}).get('seeds')}); "
                                "choose another --data path")
-        draw_figure(number, arr, meta["summary"], spec, out)
-        return dict(meta, redrawn=True)
+        summary = _summarise(number, arr, meta["summary"], spec)
+        draw_figure(number, arr, summary, spec, out)
+        return dict(meta, summary=summary, redrawn=True)
     t0 = time.perf_counter()
     arr, summary = build_figure(number, spec, cache, workers=workers, client=client, progress=progress)
     wall = time.perf_counter() - t0
