@@ -38,30 +38,22 @@ CHUNK = 1 << 15  # entries per chunk: the unit of parallel work
 PARALLEL_MIN = 1 << 20
 
 
-# Each kernel is a chunk body (summing entries lo..hi-1) run over the chunks, in
-# parallel for large arrays (PARALLEL_MIN), in order on the calling thread otherwise.  Within a chunk, entries are summed in blocks of
-# BLOCK: a block's sum starts from 0 (so blocks do not wait for each other) and is
-# then added to the chunk's total (the last block may be shorter).  A fixed order,
-# the same on every machine, with a loop-carried addition only once per block.
-
-BLOCK = 8
+# Each kernel is a chunk body (summing entries lo..hi-1 in order) run over the chunks,
+# in parallel for large arrays (PARALLEL_MIN), in order on the calling thread otherwise.
+# The bodies are plain loops with float64 accumulators (counts too: exact below 2**53)
+# and no branch that the compiler cannot turn into a select: they run at memory speed.
 
 
 @njit(inline="always", error_model="numpy")
 def _c_chunk(c, lo, hi, out, k):
     a = 0.0
     b = 0.0
-    z = 0
-    for j in range(lo, hi, BLOCK):
-        sa = 0.0
-        sb = 0.0
-        for i in range(j, min(j + BLOCK, hi)):
-            x = np.float64(c[i])
-            sa += abs(x)
-            sb += x * x
-            z += x != 0.0
-        a += sa
-        b += sb
+    z = 0.0
+    for i in range(lo, hi):
+        x = np.float64(c[i])
+        a += abs(x)
+        b += x * x
+        z += 1.0 if x != 0.0 else 0.0
     out[k, 0] = a
     out[k, 1] = b
     out[k, 2] = z
@@ -84,48 +76,48 @@ def _c_sums_serial(c, out):
 @njit(inline="always", error_model="numpy")
 def _momentum_chunk(m, g, z, beta1, threshold_sq, lo, hi, out, k):
     """Sums over entries lo..hi-1 of c = beta1 m + (1 - beta1) g (float64); z . c and z . z if z has entries."""
-    a = 0.0
-    b = 0.0
+    if z.shape[0] == 0:
+        _counts_chunk(m, g, beta1, threshold_sq, lo, hi, out, k)
+        return
+    _counts_chunk(m, g, beta1, threshold_sq, lo, hi, out, k)
+    w = 1.0 - beta1
     cz = 0.0
     zz = 0.0
-    nz = 0
-    zg = 0
-    tr = 0
-    rv = 0
+    for i in range(lo, hi):
+        x = beta1 * np.float64(m[i]) + w * np.float64(g[i])
+        zi = np.float64(z[i])
+        cz += x * zi
+        zz += zi * zi
+    out[k, 6] = cz
+    out[k, 7] = zz
+
+
+@njit(inline="always", error_model="numpy")
+def _counts_chunk(m, g, beta1, threshold_sq, lo, hi, out, k):
+    a = 0.0
+    b = 0.0
+    nz = 0.0
+    zg = 0.0
+    tr = 0.0
+    rv = 0.0
     w = 1.0 - beta1
-    with_z = z.shape[0] > 0
-    for j in range(lo, hi, BLOCK):
-        sa = 0.0
-        sb = 0.0
-        scz = 0.0
-        szz = 0.0
-        for i in range(j, min(j + BLOCK, hi)):
-            y = np.float64(m[i])
-            gi = np.float64(g[i])
-            x = beta1 * y + w * gi
-            sa += abs(x)
-            sb += x * x
-            nz += x != 0.0
-            gz = gi == 0.0
-            zg += gz
-            tr += gz & (y != 0.0)  # & rather than "and": no branch in the loop
-            rv += (gi != 0.0) & (y * y < threshold_sq)
-            if with_z:
-                zi = np.float64(z[i])
-                scz += x * zi
-                szz += zi * zi
-        a += sa
-        b += sb
-        cz += scz
-        zz += szz
+    for i in range(lo, hi):
+        y = np.float64(m[i])
+        gi = np.float64(g[i])
+        x = beta1 * y + w * gi
+        a += abs(x)
+        b += x * x
+        nz += 1.0 if x != 0.0 else 0.0
+        gz = gi == 0.0
+        zg += 1.0 if gz else 0.0
+        tr += 1.0 if (gz and y != 0.0) else 0.0
+        rv += 1.0 if ((not gz) and y * y < threshold_sq) else 0.0
     out[k, 0] = a
     out[k, 1] = b
     out[k, 2] = nz
     out[k, 3] = zg
     out[k, 4] = tr
     out[k, 5] = rv
-    out[k, 6] = cz
-    out[k, 7] = zz
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
