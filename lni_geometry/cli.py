@@ -457,8 +457,9 @@ def build_parser():
     f.add_argument("--dim", type=_dim, default=6_000_000)
     f.add_argument("--samples", type=_figure_samples, default=None,
                    help="default: 8000 on the CPU, 100000 on a GPU. Time is dim x samples / speed: "
-                        "the default 4.8e10 normals take about 70 s at 7e8 normals/s (2 AVX-512 cores) "
-                        "and 160 s at 3e8 (2 AVX2 cores), plus up to 30 s of compilation on first use")
+                        "the default 4.8e10 normals take about 40 s at 1.3e9 normals/s (2 AVX-512 cores "
+                        "at 2.6 GHz), plus up to 20 s of compilation on first use; "
+                        "`lni-geometry bench` measures your speed")
     f.add_argument("--out", default="figure1.png",
                    help="the figure to write: .png, .pdf, .svg, .eps or .ps (default figure1.png)")
     f.add_argument("--data", default=None, help="the data file (default: --out with .npz)")
