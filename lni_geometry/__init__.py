@@ -8,6 +8,10 @@ Data flow: seed -> counter-based bits (:mod:`.rng`) -> model (:mod:`.models`)
 -> fused sums (kernels compute: :mod:`.kernels` on the CPU, :mod:`.cuda_kernels`
 on a GPU; backends launch: :mod:`.backends`, one interface, ``get_backend``)
 -> angles (:mod:`.sampling`) -> laws and plots.
+
+Training (the extra ``[torch]``): :mod:`lni_geometry.torch` (Lion, Enim, telemetry)
+-> :mod:`.experiments` (runs cached by configuration) -> the paper's Figures 2-6.
+Importing this package never imports torch.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
