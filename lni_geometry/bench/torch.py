@@ -74,7 +74,8 @@ def bench_torch(repeat=15, seed=0, shapes=TORCH_BENCH_SHAPES):
             opt.step()
             if r >= 2:
                 times[name].append(time.perf_counter() - t0)
-            opt.history.clear() if hasattr(opt, "history") else None
+            if hasattr(opt, "history"):  # ours keep telemetry; lion-pytorch's have none
+                opt.history.clear()
     rows = {name: float(np.median(t)) for name, t in times.items()}
     lion = rows["lni_geometry Lion"]
     res = {

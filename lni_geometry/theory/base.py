@@ -62,23 +62,22 @@ class AngleLaw:
         """Density at angles ``x`` (radians): ``exp(logpdf(x))``."""
         return out(np.exp(self.logpdf(x)))
 
-    def cdf(self, x):
-        """``P(angle <= x)``."""
+    def _probability(self, x, inner, below, above):
+        """``inner`` inside the support, ``below``/``above`` outside it, NaN for NaN."""
         shape, a, inside = self._split(x)
-        res = np.where(a < self._lo, 0.0, 1.0)
+        res = np.where(a < self._lo, below, above)
         if inside.any():
-            res[inside] = self._cdf(a[inside])
+            res[inside] = inner(a[inside])
         res[np.isnan(a)] = np.nan
         return out(res.reshape(shape))
 
+    def cdf(self, x):
+        """``P(angle <= x)``."""
+        return self._probability(x, self._cdf, 0.0, 1.0)
+
     def sf(self, x):
         """``P(angle > x)``, computed from the upper tail (not as ``1 - cdf``)."""
-        shape, a, inside = self._split(x)
-        res = np.where(a < self._lo, 1.0, 0.0)
-        if inside.any():
-            res[inside] = self._sf(a[inside])
-        res[np.isnan(a)] = np.nan
-        return out(res.reshape(shape))
+        return self._probability(x, self._sf, 1.0, 0.0)
 
     def std(self):
         """Standard deviation of the angle, ``sqrt(var())``."""
