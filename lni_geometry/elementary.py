@@ -15,7 +15,10 @@ loops that call them.  Each is tested against numpy (``tests/test_rng.py``,
 - :func:`exp_finite`, :func:`expm1_finite`: ``exp``, ``exp - 1`` (Cody-Waite);
 - :func:`log1p_neg`: ``log(1 - p)`` (Goldberg);
 - :func:`sqrt_nonneg`, :func:`f64_bits`, :func:`bits_f64`: the LLVM square root
-  and bit casts they are built from.
+  and bit casts they are built from;
+- :func:`fma`: ``a * b + c`` rounded once (LLVM ``fma``), in float32 or float64:
+  what torch's ``add(x, alpha=)`` computes on FMA-capable CPUs, so that the fused
+  Lion kernel of :mod:`lni_geometry.optim_kernels` reproduces it bit for bit.
 
 The constants of the split of ``log 2`` (``_LN2_HI``, ``_LN2_LO``) are defined here
 once.
@@ -39,6 +42,7 @@ __all__ = [
     "elementary",
     "exp_finite",
     "expm1_finite",
+    "fma",
     "f32_bits",
     "f64_bits",
     "log1p_neg",
@@ -52,6 +56,23 @@ _LN2_HI = 6.93147180369123816490e-01  # fdlibm split of log(2): k * _LN2_HI exac
 _LN2_LO = 1.90821492927058770002e-10
 
 # --- bit casts (LLVM bitcast; valid on the CPU and CUDA targets) ------------
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (LLVM ``llvm.fma``); three float32 or three float64."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+    sig = a(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(signature.return_type)
+        name = "llvm.fma.f32" if signature.return_type.bitwidth == 32 else "llvm.fma.f64"
+        fn = builder.module.declare_intrinsic(name, fnty=ir.FunctionType(ty, [ty, ty, ty]))
+        return builder.call(fn, list(args))
+
+    return sig, codegen
+
 
 
 @intrinsic

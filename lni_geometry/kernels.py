@@ -36,6 +36,60 @@ TILE = 512  # coordinates generated per tile (a multiple of every model's block)
 LANES = 16  # float64 accumulators per sum (two AVX-512 registers: two independent add chains)
 
 
+def _lane_loop(builder, pointers, n, width, body):
+    """Emit a loop over ``pointers[k][j : j + LANES]`` for ``j < n - n % LANES``.
+
+    ``body(builder, vectors, accumulators)`` returns the ``width`` new
+    ``<LANES x double>`` accumulators from the loaded vectors (one per
+    pointer) and the old ones (zero at the start).  Returns the accumulators
+    after the loop, each folded pairwise ``(0+1), (2+3), ...``, then those
+    pairs pairwise, to one double.
+    """
+    i64 = ir.IntType(64)
+    vty = ir.VectorType(ir.DoubleType(), LANES)
+    full = builder.sub(n, builder.srem(n, i64(LANES)))
+    zero = ir.Constant(vty, [0.0] * LANES)
+    pre = builder.block
+    loop = builder.append_basic_block("lanes.loop")
+    body_block = builder.append_basic_block("lanes.body")
+    done = builder.append_basic_block("lanes.done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    j = builder.phi(i64)
+    acc = [builder.phi(vty) for _ in range(width)]
+    j.add_incoming(i64(0), pre)
+    for a in acc:
+        a.add_incoming(zero, pre)
+    builder.cbranch(builder.icmp_signed("<", j, full), body_block, done)
+    builder.position_at_end(body_block)
+    vectors = [builder.load(builder.bitcast(builder.gep(p, [j]), vty.as_pointer()), align=8) for p in pointers]
+    new = body(builder, vectors, acc)
+    body_end = builder.block
+    j.add_incoming(builder.add(j, i64(LANES)), body_end)
+    for a, v in zip(acc, new):
+        a.add_incoming(v, body_end)
+    builder.branch(loop)
+    builder.position_at_end(done)
+    out = []
+    for a in acc:
+        e = [builder.extract_element(a, i64(k)) for k in range(LANES)]
+        while len(e) > 1:  # pairwise: (0+1), (2+3), ... then their pairs
+            e = [builder.fadd(e[k], e[k + 1]) for k in range(0, len(e), 2)]
+        out.append(e[0])
+    return out
+
+
+def _vector_intrinsic(builder, name, nargs):
+    vty = ir.VectorType(ir.DoubleType(), LANES)
+    fnty = ir.FunctionType(vty, [vty] * nargs)
+    return cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.v{LANES}f64")
+
+
+def _is_float64_buffer(buf):
+    return isinstance(buf, types.Array) and buf.dtype == types.float64 and buf.ndim == 1 and buf.layout == "C"
+
+
+
 @intrinsic
 def _lane_sums(typingctx, buf, n):
     """Three ``LANES``-wide vector sums of ``buf[:n - n % LANES]``, and their fold.
@@ -47,60 +101,71 @@ def _lane_sums(typingctx, buf, n):
     order of every addition whatever the instruction set (two AVX-512
     registers, four AVX2 ones: independent chains, so the sums are not bound
     by the latency of one chain of additions), and it is written out because the compiler's own vectorisers leave
-    such loops scalar (reassociation would be needed) .
+    such loops scalar (reassociation would be needed).
     """
-    if not (isinstance(buf, types.Array) and buf.dtype == types.float64 and buf.ndim == 1 and buf.layout == "C"):
-        return None
-    if not isinstance(n, types.Integer):
+    if not (_is_float64_buffer(buf) and isinstance(n, types.Integer)):
         return None
     sig = types.UniTuple(types.float64, 3)(buf, n)
 
     def codegen(context, builder, signature, args):
         arrty, nty = signature.args
-        arr = context.make_array(arrty)(context, builder, args[0])
-        data = arr.data
-        i64 = ir.IntType(64)
-        dbl = ir.DoubleType()
-        vty = ir.VectorType(dbl, LANES)
+        data = context.make_array(arrty)(context, builder, args[0]).data
         nval = context.cast(builder, args[1], nty, types.int64)
-        full = builder.sub(nval, builder.srem(nval, i64(LANES)))
-        zero = ir.Constant(vty, [0.0] * LANES)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f64")
-        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{LANES}f64")
-        pre = builder.block
-        loop = builder.append_basic_block("lanes.loop")
-        body = builder.append_basic_block("lanes.body")
-        done = builder.append_basic_block("lanes.done")
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        j = builder.phi(i64)
-        a1 = builder.phi(vty)
-        a2 = builder.phi(vty)
-        a3 = builder.phi(vty)
-        j.add_incoming(i64(0), pre)
-        for a in (a1, a2, a3):
-            a.add_incoming(zero, pre)
-        builder.cbranch(builder.icmp_signed("<", j, full), body, done)
-        builder.position_at_end(body)
-        ptr = builder.bitcast(builder.gep(data, [j]), vty.as_pointer())
-        v = builder.load(ptr, align=8)
-        n1 = builder.fadd(a1, builder.call(fabs, [v]))
-        n2 = builder.call(fma, [v, v, a2])
-        n3 = builder.fadd(a3, v)
-        jn = builder.add(j, i64(LANES))
-        body_end = builder.block
-        j.add_incoming(jn, body_end)
-        a1.add_incoming(n1, body_end)
-        a2.add_incoming(n2, body_end)
-        a3.add_incoming(n3, body_end)
-        builder.branch(loop)
-        builder.position_at_end(done)
-        out = []
-        for a in (a1, a2, a3):
-            e = [builder.extract_element(a, i64(k)) for k in range(LANES)]
-            while len(e) > 1:  # pairwise: (0+1), (2+3), ... then their pairs
-                e = [builder.fadd(e[k], e[k + 1]) for k in range(0, len(e), 2)]
-            out.append(e[0])
+        fma, fabs = _vector_intrinsic(builder, "fma", 3), _vector_intrinsic(builder, "fabs", 1)
+
+        def body(b, v, a):
+            (x,) = v
+            return [b.fadd(a[0], b.call(fabs, [x])), b.call(fma, [x, x, a[1]]), b.fadd(a[2], x)]
+
+        out = _lane_loop(builder, [data], nval, 3, body)
+        return context.make_tuple(builder, signature.return_type, out)
+
+    return sig, codegen
+
+
+@intrinsic
+def _lane_dot(typingctx, a, b, n):
+    """``sum a_j b_j`` over ``j < n - n % LANES`` in ``LANES`` lanes (``fma``), folded as :func:`_lane_sums`."""
+    if not (_is_float64_buffer(a) and _is_float64_buffer(b) and isinstance(n, types.Integer)):
+        return None
+    sig = types.float64(a, b, n)
+
+    def codegen(context, builder, signature, args):
+        aty, bty, nty = signature.args
+        pa = context.make_array(aty)(context, builder, args[0]).data
+        pb = context.make_array(bty)(context, builder, args[1]).data
+        nval = context.cast(builder, args[2], nty, types.int64)
+        fma = _vector_intrinsic(builder, "fma", 3)
+        (out,) = _lane_loop(builder, [pa, pb], nval, 1, lambda bld, v, acc: [bld.call(fma, [v[0], v[1], acc[0]])])
+        return out
+
+    return sig, codegen
+
+
+@intrinsic
+def _lane_norms(typingctx, a, b, n):
+    """``(sum |a_j|, sum a_j**2, sum a_j b_j, sum b_j**2)`` over ``j < n - n % LANES``, lanes folded as :func:`_lane_sums`.
+
+    One loop over two buffers: what the optimizers' kernels need of ``c`` and
+    of the new momentum (Lion) or the Gaussian ``z`` (Enim).
+    """
+    if not (_is_float64_buffer(a) and _is_float64_buffer(b) and isinstance(n, types.Integer)):
+        return None
+    sig = types.UniTuple(types.float64, 4)(a, b, n)
+
+    def codegen(context, builder, signature, args):
+        aty, bty, nty = signature.args
+        pa = context.make_array(aty)(context, builder, args[0]).data
+        pb = context.make_array(bty)(context, builder, args[1]).data
+        nval = context.cast(builder, args[2], nty, types.int64)
+        fma, fabs = _vector_intrinsic(builder, "fma", 3), _vector_intrinsic(builder, "fabs", 1)
+
+        def body(bld, v, acc):
+            x, y = v
+            return [bld.fadd(acc[0], bld.call(fabs, [x])), bld.call(fma, [x, x, acc[1]]),
+                    bld.call(fma, [x, y, acc[2]]), bld.call(fma, [y, y, acc[3]])]
+
+        out = _lane_loop(builder, [pa, pb], nval, 4, body)
         return context.make_tuple(builder, signature.return_type, out)
 
     return sig, codegen

@@ -1,21 +1,61 @@
-"""The fused kernels of the torch optimizers against numpy, and serial against parallel."""
+"""The fused kernels of the torch optimizers against independent references, and serial against parallel.
+
+References: exact rational arithmetic for ``fma``; ``math.fsum`` of float64 values
+for the sums (correctly rounded); numpy counts; the sampler's own coordinates
+(``backends.cpu.sample_coords``) for the Gaussian; torch's own operations for
+Lion's step (the point of :func:`optim_kernels.lion_update` is torch's bits).
+"""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
+from numba import njit
 
 from lni_geometry import optim_kernels as ok
+from lni_geometry.backends import cpu
+from lni_geometry.elementary import fma
+from lni_geometry.models import Gaussian
+
+N_PARALLEL = ok.PARALLEL_MIN + 12345  # several chunks, a ragged end, the parallel path
 
 
 @pytest.fixture(scope="module")
 def arrays():
     rng = np.random.default_rng(0)
-    n = ok.PARALLEL_MIN + 12345  # several chunks, a ragged end, the parallel path
+    n = N_PARALLEL
     m = (rng.standard_normal(n) * (rng.random(n) < 0.8)).astype(np.float32)
     g = (rng.standard_normal(n) * (rng.random(n) < 0.7)).astype(np.float32)
     z = rng.standard_normal(n).astype(np.float32)
     return m, g, z
+
+
+@njit(cache=True)
+def _fma_many(a, b, c, out):
+    for i in range(a.shape[0]):
+        out[i] = fma(a[i], b[i], c[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fma_rounds_once(dtype):
+    """Against exact rationals: a*b + c rounded once to the dtype (correct rounding of the
+    exact value, checked by the neighbours); a case where two roundings differ is included."""
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.standard_normal(500).astype(dtype) for _ in range(3))
+    c = -(a * b).astype(dtype)  # c = -round(a b): the exact a b + c is the rounding error, lost by two roundings
+    c[::2] = rng.standard_normal(250).astype(dtype)
+    out = np.empty_like(a)
+    _fma_many(a, b, c, out)
+    two_roundings = (a * b).astype(dtype) + c
+    assert np.any(out != two_roundings)
+    inf = dtype(np.inf)
+    for x, y, z, r in zip(a, b, c, out):
+        exact = Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))
+        err = abs(Fraction(float(r)) - exact)
+        for nb in (np.nextafter(r, inf), np.nextafter(r, -inf)):
+            assert err <= abs(Fraction(float(nb)) - exact)
 
 
 def test_momentum_sums_against_numpy(arrays):
@@ -39,26 +79,123 @@ def test_momentum_sums_against_numpy(arrays):
     assert abs(got[7] / math.fsum(zz * zz) - 1) < 1e-12
 
 
-def test_serial_and_parallel_give_the_same_bits(arrays):
+def test_revived_threshold_is_exact_at_the_boundary():
+    """|m| < threshold compares with the exact float64 threshold, not its float32 rounding:
+    float32 neighbours of a threshold that float32 cannot hold fall on the right sides."""
+    thr = 0.1  # not a float32
+    t32 = np.float32(thr)  # 0.1 rounds up in float32
+    below = np.nextafter(t32, np.float32(0))
+    m = np.array([below, t32, -below, -t32, np.float32(0.0)], np.float32)
+    g = np.ones(5, np.float32)
+    assert ok.momentum_sums(m, g, 0.9, thr)[5] == int(np.sum(np.abs(m.astype(np.float64)) < thr)) == 3
+
+
+def _lion_torch(p, m, g, beta1, beta2, lr, wd):
+    """lion-pytorch's operations on tensors (in place)."""
+    p.mul_(1.0 - lr * wd)
+    c = m.clone().mul_(beta1).add(g, alpha=1.0 - beta1).sign_()
+    p.add_(c, alpha=-lr)
+    m.mul_(beta2).add_(g, alpha=1.0 - beta2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lion_update_is_torchs_operations_bit_for_bit(arrays, dtype):
+    """Five steps at 1e6 entries (parallel path), weight decay, exact zeros in m and g."""
+    if not ok.torch_uses_fma(dtype):  # pragma: no cover - torch without FMA kernels
+        pytest.skip("this torch build does not round add(alpha=) once: the optimizers use torch's path")
+    m0, g0, _ = arrays
+    rng = np.random.default_rng(2)
+    p = rng.standard_normal(m0.size).astype(dtype)
+    pt, mt = torch.from_numpy(p.copy()), torch.from_numpy(m0.astype(dtype))
+    m = m0.astype(dtype)
+    for step in range(5):
+        g = (g0 * (step + 1) - np.roll(g0, step)).astype(dtype)
+        ok.lion_update(p, m, g, 0.9, 0.99, 1e-3, 0.1, threshold=None if step % 2 else 0.01)
+        _lion_torch(pt, mt, torch.from_numpy(g), 0.9, 0.99, 1e-3, 0.1)
+        assert np.array_equal(p, pt.numpy()) and np.array_equal(m, mt.numpy())
+
+
+def test_lion_update_sign_of_zero_and_nan_is_zero():
+    p = np.zeros(4, np.float32)
+    m = np.array([0.0, -0.0, np.nan, 1.0], np.float32)
+    g = np.array([0.0, 0.0, 0.0, -9.0], np.float32)  # c = 0, -0, nan, 0.9 - 0.9 = 0
+    pt, mt = torch.from_numpy(p.copy()), torch.from_numpy(m.copy())
+    ok.lion_update(p, m, g, 0.9, 0.99, 0.1, 0.0)
+    _lion_torch(pt, mt, torch.from_numpy(g), 0.9, 0.99, 0.1, 0.0)
+    assert np.array_equal(p.view(np.int32), pt.numpy().view(np.int32))  # signed zeros too
+
+
+def test_lion_telemetry_sums_equal_momentum_sums_and_new_momentum_norm(arrays):
+    m, g, _ = arrays
+    before = ok.momentum_sums(m, g, 0.9, 0.05, rounded=True)
+    m2 = m.copy()
+    out = ok.lion_update(np.zeros_like(m), m2, g, 0.9, 0.99, 1e-3, 0.0, threshold=0.05)
+    assert out[:6] == before  # the same bits: the same c, the same lanes
+    assert out[6:8] == (0.0, 0.0)
+    assert abs(out[8] / math.fsum(m2.astype(np.float64) ** 2) - 1) < 1e-12
+    # rounded=True sums the c the step forms (float32), not the float64 one
+    c32 = torch.from_numpy(m).mul(0.9).add_(torch.from_numpy(g), alpha=0.1).double().numpy()
+    assert abs(before[1] / math.fsum(c32 * c32) - 1) < 1e-12
+    assert before[2] == np.count_nonzero(c32)
+
+
+def test_enim_draw_is_the_sampler_stream_and_its_sums(arrays):
+    """z is coordinate i of Gaussian sample s under the key (the sampler's numbers, rounded
+    to float32); the sums are momentum_sums' on that z, to the bit."""
+    m, g, _ = arrays
+    n = 70001  # several tiles, a ragged end, not a multiple of 4
+    z = np.empty(n, np.float32)
+    sums = ok.enim_draw(z, m[:n], g[:n], 0.9, (5, 6), 3, threshold=0.05)
+    want = cpu.sample_coords(np.array([5, 6], np.uint32), Gaussian(), n, 3, 1)[0]
+    assert np.array_equal(z, want.astype(np.float32))
+    assert sums == ok.momentum_sums(m[:n], g[:n], 0.9, 0.05, z)
+    z2 = np.empty(n, np.float32)  # without a threshold: the same z and sums, counts 0
+    plain = ok.enim_draw(z2, m[:n], g[:n], 0.9, (5, 6), 3)
+    assert np.array_equal(z2, z) and plain[:3] == sums[:3] and plain[6:] == sums[6:] and plain[3:6] == (0, 0, 0)
+    z64 = np.empty(n)
+    ok.fill_normals(z64, (5, 6), 3)
+    assert np.array_equal(z64, want)
+
+
+def test_normal_sums_are_the_sums_of_the_stream():
+    n = 200003
+    x = cpu.sample_coords(np.array([8, 1], np.uint32), Gaussian(), n, 2, 1)[0]
+    l1, l2sq = ok.normal_sums(n, (8, 1), 2)
+    assert abs(l1 / math.fsum(np.abs(x)) - 1) < 1e-12 and abs(l2sq / math.fsum(x * x) - 1) < 1e-12
+
+
+def test_serial_and_parallel_give_the_same_bits(arrays, monkeypatch):
+    """Every kernel, on the parallel path and (PARALLEL_MIN raised) on the calling thread."""
     m, g, z = arrays
-    chunks = (m.size + ok.CHUNK - 1) // ok.CHUNK
-    a, b = np.zeros((chunks, 8)), np.zeros((chunks, 8))
-    ok._momentum_sums_parallel(m, g, z, 0.9, 0.01, a)
-    ok._momentum_sums_serial(m, g, z, 0.9, 0.01, b)
-    assert np.array_equal(a, b)
-    a, b = np.zeros((chunks, 3)), np.zeros((chunks, 3))
-    ok._c_sums_parallel(m, a)
-    ok._c_sums_serial(m, b)
-    assert np.array_equal(a, b)
+    rng = np.random.default_rng(3)
+    p = rng.standard_normal(m.size).astype(np.float32)
+
+    def everything():
+        out = [ok.c_sums(m), ok.momentum_sums(m, g, 0.9, 0.01, z), ok.momentum_sums(m, g, 0.8, 0.01, rounded=True)]
+        pp, mm, zz = p.copy(), m.copy(), np.empty_like(z)
+        out += [ok.lion_update(pp, mm, g, 0.9, 0.99, 0.01, 0.1, threshold=0.02), pp, mm]
+        out += [ok.enim_draw(zz, m, g, 0.9, (1, 2), 0, 0.02), zz, ok.enim_draw(zz, m, g, 0.9, (1, 2), 1)]
+        out += [ok.enim_update(pp, mm, g, zz, 0.9, 0.99, 0.3, 0.7, 0.01, 0.1, telemetry=True), pp, mm]
+        out += [ok.normal_sums(m.size, (3, 4))]
+        return out
+
+    parallel = everything()
+    monkeypatch.setattr(ok, "PARALLEL_MIN", 1 << 40)
+    serial = everything()
+    for a, b in zip(parallel, serial):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.parametrize("n", [1000, ok.PARALLEL_MIN + 7])
 def test_enim_update_against_numpy(n):
     rng = np.random.default_rng(n)
     p, m, g, z = (rng.standard_normal(n) for _ in range(4))
-    want = 0.99 * p - 0.1 * (2.0 * (0.8 * m + 0.2 * g) - 3.0 * z)
-    ok.enim_update(p, m, g, z, 0.8, 2.0, -3.0, 0.1, 0.99)
-    np.testing.assert_allclose(p, want, rtol=1e-13, atol=1e-13)
+    want_p = 0.99 * p - 0.1 * (2.0 * (0.8 * m + 0.2 * g) - 3.0 * z)
+    want_m = 0.9 * m + 0.1 * g
+    m2 = ok.enim_update(p, m, g, z, 0.8, 0.9, 2.0, -3.0, 0.1, 0.1, telemetry=True)
+    np.testing.assert_allclose(p, want_p, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(m, want_m, rtol=1e-15, atol=1e-15)
+    assert abs(m2 / math.fsum(m * m) - 1) < 1e-12
 
 
 def test_bad_arrays_are_refused():
@@ -69,3 +206,7 @@ def test_bad_arrays_are_refused():
         ok.momentum_sums(x, np.zeros(3, dtype=np.float32), 0.9)
     with pytest.raises(ValueError, match="contiguous"):
         ok.c_sums(np.zeros(8, dtype=np.float32)[::2])
+    with pytest.raises(TypeError, match="one dtype"):
+        ok.lion_update(x, x.copy(), np.zeros(4), 0.9, 0.99, 0.1, 0.0)
+    with pytest.raises(ValueError, match=r"key must be two integers in \[0, 2\*\*32\)"):
+        ok.fill_normals(x, (1, 2**32))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 from .. import optim_kernels
@@ -54,15 +55,47 @@ def isotropic_mean(n):
     return float(BisectorAngle(n).mean())
 
 
-# --- fused sums: numba on CPU float32/float64, torch elsewhere ----------------------
+# --- fused kernels: numba on CPU float32/float64, torch elsewhere ----------------------
+
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def fast_path(*tensors):
-    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
+    """CPU float32/float64 tensors: the numba kernels of :mod:`lni_geometry.optim_kernels` can read them."""
+    return all(t.device.type == "cpu" and t.dtype in _NUMPY_DTYPES for t in tensors)
+
+
+@functools.lru_cache(maxsize=None)
+def torch_uses_fma(dtype):
+    """:func:`optim_kernels.torch_uses_fma` for a torch dtype, checked once."""
+    return optim_kernels.torch_uses_fma(_NUMPY_DTYPES[dtype])
+
+
+def fused_step_path(e):
+    """Whether Lion's fused kernel can step this entry and give torch's bits.
+
+    CPU, one float32/float64 dtype for weights, gradient and momentum,
+    contiguous weights and momentum (written through numpy views), and a torch
+    whose ``add(x, alpha=)`` rounds once (:func:`torch_uses_fma`).
+    """
+    p, g, m = e.param, e.grad, e.momentum
+    return (fast_path(p, g, m) and p.dtype == g.dtype == m.dtype and p.is_contiguous()
+            and m.is_contiguous() and torch_uses_fma(p.dtype))
 
 
 def flat_numpy(t):
+    """A 1-D numpy view of a contiguous CPU tensor (a copy if it is not contiguous: read-only use)."""
     return t.detach().reshape(-1).numpy()
+
+
+def mark_written(*tensors):
+    """Bump the version counters of tensors written through numpy views.
+
+    Torch counts in-place writes of its own operations; the kernels write
+    behind its back.  Bumping keeps autograd's check of saved tensors (and
+    :meth:`SignOptimizer._thresholds`' cache) honest.
+    """
+    torch.autograd.graph.increment_version(list(tensors))
 
 
 def c_sums(c):
@@ -72,20 +105,21 @@ def c_sums(c):
     return torch.stack([c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double()])
 
 
-def momentum_sums(e, beta1, threshold, z=None):
+def momentum_sums(e, beta1, threshold, z=None, rounded=False):
     """The telemetry sums of one tensor before its step (see :func:`optim_kernels.momentum_sums`).
 
     ``(l1, l2sq, nnz)`` of ``c = beta1 m + (1 - beta1) g``, the counts
-    ``(zero_grad, tracing, revived)``, and with ``z`` Enim's ``(c . z, z . z)``;
-    fused kernels on the CPU (float32/float64; ``c`` formed in float64, as
-    :func:`optim_kernels.enim_update` forms it), torch elsewhere (``c`` formed
-    in the parameter's dtype, as the torch update forms it, then summed in
-    float64): Enim's sums and update always see the same ``c``.
+    ``(zero_grad, tracing, revived)``, and with ``z`` Enim's ``(c . z, z . z)``.
+    On the CPU (float32/float64, one dtype) the fused kernel, with ``c``
+    formed in float64 (as :func:`optim_kernels.enim_update` forms it) or with
+    ``rounded`` as Lion's step forms it; elsewhere torch, with ``c`` formed in
+    the parameter's dtype as the torch update forms it, then summed in
+    float64.  Each optimizer's sums see the ``c`` its update uses.
     """
     m, g = e.momentum, e.grad
-    if fast_path(m, g, *(() if z is None else (z,))):
+    if fast_path(m, g, *(() if z is None else (z,))) and m.dtype == g.dtype:
         return optim_kernels.momentum_sums(flat_numpy(m), flat_numpy(g), beta1, threshold,
-                                           None if z is None else flat_numpy(z))
+                                           None if z is None else flat_numpy(z), rounded=rounded)
     # c as the update will form it (in the parameter's dtype), summed in float64
     c = torch.mul(m, beta1).add_(g, alpha=1.0 - beta1).double()
     m64 = m.double()
@@ -134,6 +168,7 @@ class SignOptimizer(torch.optim.Optimizer):
         self.telemetry = None
         #: Every step's telemetry, in order (clear it at will).
         self.history = []
+        self._momentum_sq = {}  # id(momentum) -> (momentum, version, ||m||^2): see _thresholds
 
     def add_param_group(self, param_group):
         merged = dict(self.defaults)
@@ -170,12 +205,26 @@ class SignOptimizer(torch.optim.Optimizer):
     # -- telemetry --
 
     def _thresholds(self, entries):
-        """Per group: :data:`REVIVED_FRACTION` times the RMS of the momenta (before the step)."""
+        """Per group: :data:`REVIVED_FRACTION` times the RMS of the momenta (before the step).
+
+        A momentum's squared norm comes from the previous step's fused kernel
+        when the momentum has not been written since (its version counter
+        says so), else from one pass over it.
+        """
         m2, count = {}, {}
         for e in entries:
-            m2[e.group] = m2.get(e.group, 0.0) + as_numbers(c_sums(e.momentum))[1]
+            cached = self._momentum_sq.get(id(e.momentum))
+            if cached is not None and cached[0] is e.momentum and cached[1] == e.momentum._version:
+                value = cached[2]
+            else:
+                value = as_numbers(c_sums(e.momentum))[1]
+            m2[e.group] = m2.get(e.group, 0.0) + value
             count[e.group] = count.get(e.group, 0) + e.param.numel()
         return {gi: REVIVED_FRACTION * math.sqrt(m2[gi] / count[gi]) for gi in m2}
+
+    def _remember_momentum_sq(self, e, value):
+        """Keep ``||m||^2`` of a momentum just written by a kernel, for the next step's threshold."""
+        self._momentum_sq[id(e.momentum)] = (e.momentum, e.momentum._version, value)
 
     def _record(self, entries, sums, angle=None):
         """Build and keep the step's telemetry from per-tensor :func:`momentum_sums`.
@@ -236,6 +285,7 @@ class SignOptimizer(torch.optim.Optimizer):
         return out
 
     def load_state_dict(self, state_dict):
+        self._momentum_sq.clear()
         state_dict = dict(state_dict)
         extra = state_dict.pop("lni_geometry", None)
         super().load_state_dict(state_dict)

@@ -8,7 +8,8 @@ import numbers
 import torch
 
 from .. import optim_kernels
-from .base import ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, fast_path, flat_numpy, momentum_sums
+from .base import (ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, fast_path, flat_numpy,
+                   fused_step_path, mark_written, momentum_sums)
 
 __all__ = ["Enim"]
 
@@ -47,8 +48,13 @@ class Enim(SignOptimizer):
     seed : int or None
         Seeds the ``torch.Generator`` (on the parameters' device) from which
         the directions (and the LNI angles) are drawn; ``None`` draws a seed
-        (kept in :attr:`seed`).  The generator's state is saved in
-        ``state_dict()``, so a resumed run continues identically.
+        (kept in :attr:`seed`).  On the CPU each draw takes two 32-bit words
+        from the generator as the Philox key of the package's Gaussian
+        stream (:func:`lni_geometry.optim_kernels.fill_normals`: tensor
+        ``i``'s slice of ``z`` is sample ``i`` of that key, the numbers of
+        :func:`lni_geometry.sample_vectors`, ``|z| <= 6.7637``); elsewhere
+        torch's ``normal_`` draws from the generator.  The generator's state
+        is saved in ``state_dict()``, so a resumed run continues identically.
     scope : {"model", "tensor"}
         ``"model"`` (the paper's): one rotation of the concatenated ``c`` of
         every parameter of every group.  ``"tensor"``: each tensor is turned
@@ -60,9 +66,11 @@ class Enim(SignOptimizer):
     Memory: one buffer of ``n`` entries (the Gaussian ``z``, in float32, or
     float64 when a parameter is float64) besides the momenta.  ``c`` is
     never stored: on the CPU (float32/float64) two fused kernels of
-    :mod:`lni_geometry.optim_kernels` form it from ``m`` and ``g`` for the
-    sums and again for the update; elsewhere it is formed one tensor at a
-    time.  The update is ``alpha c + beta z`` with
+    :mod:`lni_geometry.optim_kernels` make the step, ``enim_draw`` (draws
+    ``z`` into the buffer and sums ``c`` formed from ``m`` and ``g``) and
+    ``enim_update`` (forms ``c`` again, steps the weights, and updates the
+    momentum as Lion's kernel does); elsewhere torch's operations, one
+    tensor at a time.  The update is ``alpha c + beta z`` with
     ``alpha = sqrt(n) (cos t / |c| - sin t (c.z) / (|c|^2 |w'|))``,
     ``beta = sqrt(n) sin t / |w'|``, ``|w'|^2 = z.z - (c.z)^2 / |c|^2``
     (the norm of the projection of ``z`` on the complement of ``c``), all
@@ -121,26 +129,55 @@ class Enim(SignOptimizer):
                         f"by angle {angle!r}: use scope='model', or an angle of 0 or pi"
                     )
 
-    # -- random draws (a method, so that tests can substitute a reference stream) --
+    # -- random draws --------------------------------------------------------------------
+    #
+    # On the CPU every draw is keyed by two words from the optimizer's torch.Generator and
+    # made by the package's counter-based Gaussian (lni_geometry.optim_kernels: fill_normals,
+    # enim_draw, normal_sums): the same Philox stream as sample_vectors, several times
+    # faster than torch's normal_.  Elsewhere torch's normal_ with the generator.
 
-    def _normal_(self, z):
-        """Fill ``z`` with independent standard normals from the optimizer's generator."""
-        z.normal_(generator=self._generator)
+    #: Draw ``z`` in the fused first pass on the CPU.  A subclass that substitutes
+    #: :meth:`_normal_` (a reference stream, in the tests) sets it to False.
+    FUSED_DRAWS = True
 
-    def _lni_angle(self, buf):
-        """Draw the turn of LNI in dimension ``n = buf.numel()``, using ``buf`` as scratch.
+    def _draw_key(self):
+        """Two 32-bit words from the optimizer's generator: the Philox key of one draw."""
+        k = torch.randint(0, 2**32, (2,), generator=self._generator, dtype=torch.int64, device=self.device)
+        return tuple(int(x) for x in k.tolist())
+
+    def _normal_(self, zs):
+        """Fill the slices ``zs`` of the buffer (one per tensor) with independent standard normals.
+
+        On the CPU slice ``i`` is Gaussian sample ``i`` under one key from the
+        generator, as the fused first pass draws it; elsewhere torch's
+        ``normal_`` on the whole buffer.
+        """
+        if self.device.type == "cpu":
+            key = self._draw_key()
+            for i, z in enumerate(zs):
+                optim_kernels.fill_normals(flat_numpy(z), key, i)
+        else:
+            self._z.normal_(generator=self._generator)
+
+    def _lni_angle(self, n):
+        """Draw the turn of LNI in dimension ``n``.
 
         The bisector angle of a standard Gaussian vector ``x`` of dimension ``n``
-        (``cos t = ||x||_1 / (sqrt(n) ||x||_2)``), drawn from the optimizer's
-        generator into ``buf``: exactly the law of
-        :class:`lni_geometry.theory.BisectorAngle` ``(n)`` and of the turn of
-        :func:`lni_geometry.lni` (the law of ``B sign(B^T c)``), on any device.
+        (``cos t = ||x||_1 / (sqrt(n) ||x||_2)``), drawn with the optimizer's
+        generator: exactly the law of :class:`lni_geometry.theory.BisectorAngle`
+        ``(n)`` and of the turn of :func:`lni_geometry.lni` (the law of
+        ``B sign(B^T c)``), on any device.  On the CPU ``x`` is never stored
+        (:func:`optim_kernels.normal_sums`); elsewhere it is drawn into the
+        buffer of ``z``.
         """
-        n = buf.numel()
         if n == 1:
             return 0.0
-        self._normal_(buf)
-        l1, l2sq, _ = as_numbers(c_sums(buf))
+        if self.device.type == "cpu":
+            l1, l2sq = optim_kernels.normal_sums(n, self._draw_key())
+        else:
+            buf = self._z[:n]
+            buf.normal_(generator=self._generator)
+            l1, l2sq, _ = as_numbers(c_sums(buf))
         return math.acos(min(1.0, l1 / math.sqrt(n * l2sq)))
 
     def _angle_for(self, l1, l2sq, nnz):
@@ -180,16 +217,35 @@ class Enim(SignOptimizer):
         return views
 
     @staticmethod
-    def _update(e, z, beta1, alpha, beta, lr, wd):
-        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``."""
-        if fast_path(e.param, e.grad, e.momentum, z) and e.param.is_contiguous():
-            optim_kernels.enim_update(flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad),
-                                      flat_numpy(z), beta1, alpha, beta, lr, 1.0 - lr * wd)
-            return
+    def _update(e, z, beta1, beta2, alpha, beta, lr, wd, telemetry):
+        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``, then the momentum.
+
+        Returns the new momentum's ``||m||^2`` when the fused kernel computed it
+        (with ``telemetry``), else None.
+        """
+        if fused_step_path(e) and z.dtype == e.param.dtype:
+            out = optim_kernels.enim_update(flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad),
+                                            flat_numpy(z), beta1, beta2, alpha, beta, lr, wd, telemetry)
+            mark_written(e.param, e.momentum)
+            return out
         if wd != 0.0:
             e.param.mul_(1.0 - lr * wd)
         c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
         e.param.add_(z.mul_(beta).add_(c, alpha=alpha), alpha=-lr)
+        e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
+        return None
+
+    def _first_pass(self, entries, zs, betas, threshold):
+        """Draw ``z`` and return per tensor the sums of :func:`momentum_sums` with ``z``."""
+        thr = [threshold.get(e.group) for e in entries]  # None: no counts (telemetry off)
+        fused = self.FUSED_DRAWS and self.device.type == "cpu" and all(
+            fast_path(e.momentum, e.grad) and e.momentum.dtype == e.grad.dtype for e in entries)
+        if fused:  # one pass per tensor: draw z_i (sample i of the key) and sum
+            key = self._draw_key()
+            return [optim_kernels.enim_draw(flat_numpy(z), flat_numpy(e.momentum), flat_numpy(e.grad), b[0], key, i, t)
+                    for i, (e, z, b, t) in enumerate(zip(entries, zs, betas, thr))]
+        self._normal_(zs)
+        return [momentum_sums(e, b[0], 0.0 if t is None else t, z) for e, z, b, t in zip(entries, zs, betas, thr)]
 
     @staticmethod
     def _coefficients(entries, blocks, angles, csums, xsums):
@@ -235,15 +291,14 @@ class Enim(SignOptimizer):
         zs = self._buffer(entries)
         blocks = [list(range(len(entries)))] if self.scope == "model" else [[i] for i in range(len(entries))]
         sizes = [sum(entries[i].param.numel() for i in block) for block in blocks]
-        if self.angle == "lni":  # drawn before the direction, in the same buffer
-            angles = [self._lni_angle(self._z[:n]) for n in sizes]
-        self._normal_(self._z)
+        if self.angle == "lni":  # drawn before the direction
+            angles = [self._lni_angle(n) for n in sizes]
         telemetry = self.telemetry_enabled
 
-        # Pass 1: the sums of c (formed from m and g) and of z against c, one tensor at a time.
+        # Pass 1: draw z; the sums of c (formed from m and g) and of z against c.
         threshold = self._thresholds(entries) if telemetry else {}
-        sums = [momentum_sums(e, b[0], threshold.get(e.group, 0.0), z) for e, z, b in zip(entries, zs, betas)]
-        csums, xsums = [s[:3] for s in sums], [s[6:] for s in sums]
+        sums = self._first_pass(entries, zs, betas, threshold)
+        csums, xsums = [s[:3] for s in sums], [s[6:8] for s in sums]
 
         # The angle of each block (the model, or each tensor), then the coefficients of
         # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
@@ -255,8 +310,7 @@ class Enim(SignOptimizer):
             coef = self._coefficients(entries, blocks, angles, csums, xsums)
             if coef is not None:
                 break
-            self._normal_(self._z)
-            xsums = [momentum_sums(e, b[0], 0.0, z)[6:] for e, z, b in zip(entries, zs, betas)]
+            xsums = [s[6:8] for s in self._first_pass(entries, zs, betas, {})]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
@@ -269,12 +323,12 @@ class Enim(SignOptimizer):
         else:
             applied = math.acos(max(-1.0, min(1.0, along / math.sqrt(n_all * c2_all))))
 
-        # Pass 2: step the weights by u = alpha c + beta z, then the momenta.
-        for e, z, (beta1, _), (alpha, beta) in zip(entries, zs, betas, coef):
+        # Pass 2: step the weights by u = alpha c + beta z, and the momenta.
+        for e, z, (beta1, beta2), (alpha, beta) in zip(entries, zs, betas, coef):
             group = self.param_groups[e.group]
-            self._update(e, z, beta1, alpha, beta, group["lr"], group["weight_decay"])
-        for e, (_, beta2) in zip(entries, betas):
-            e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
+            m2 = self._update(e, z, beta1, beta2, alpha, beta, group["lr"], group["weight_decay"], telemetry)
+            if m2 is not None:
+                self._remember_momentum_sq(e, m2)
 
         if telemetry:
             self._record(entries, [s[:6] for s in sums], applied)

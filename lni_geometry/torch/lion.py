@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import SignOptimizer, momentum_sums
+from .. import optim_kernels
+from .base import SignOptimizer, flat_numpy, fused_step_path, mark_written, momentum_sums
 
 __all__ = ["Lion"]
 
@@ -18,10 +19,16 @@ class Lion(SignOptimizer):
         w <- w * (1 - lr * weight_decay) - lr * sign(c)        # sign(0) = 0
         m <- beta2 * m + (1 - beta2) * g
 
-    Bit for bit lucidrains/lion-pytorch's ``Lion`` (``lion_pytorch.Lion``: the
-    same operations, ``mul_``/``add_``; its ``foreach`` variant uses
-    ``lerp_`` for the momentum and differs in the last bits), and
-    :func:`lni_geometry.optim.lion_step` up to rounding.  The paper's eq. (2)
+    Bit for bit lucidrains/lion-pytorch's ``Lion`` (``lion_pytorch.Lion``,
+    whose ``mul_``/``add_`` operations round ``beta1 m + (1 - beta1) g`` and
+    the momentum update once each, as a fused multiply-add, on CPUs with
+    FMA; its ``foreach`` variant uses ``lerp_`` for the momentum and differs
+    in the last bits), and :func:`lni_geometry.optim.lion_step` up to
+    rounding.  On the CPU (float32/float64) one fused kernel,
+    :func:`lni_geometry.optim_kernels.lion_update`, computes those same
+    roundings in one pass over the weights, gradient and momentum (with the
+    telemetry in the same pass); elsewhere (CUDA, bfloat16, a torch without
+    FMA kernels) the step runs torch's operations.  The paper's eq. (2)
     sign typo is documented in :mod:`lni_geometry.torch`.
 
     Parameters
@@ -34,8 +41,10 @@ class Lion(SignOptimizer):
     weight_decay : float, default 0
         ``>= 0``, multiplied by ``lr`` and applied to the weights before the step.
     foreach : bool or None
-        Use torch's ``_foreach`` operations (one call per group).  Default:
-        on when every parameter is on CUDA.  Same numbers either way on the CPU.
+        ``None`` (default): the fused kernel where it applies, torch's
+        ``_foreach`` operations on CUDA.  ``True`` / ``False``: step with
+        torch's operations, ``_foreach`` (one call per group) or per tensor.
+        The same numbers every way.
     telemetry : bool, default False
         Record after every step the dict :attr:`telemetry` (and append it to
         :attr:`history`); off, it costs nothing.
@@ -97,34 +106,56 @@ class Lion(SignOptimizer):
         loss = self._closure(closure)
         entries = self._entries()
         self.steps += 1
-        if self.telemetry_enabled and entries:  # measured before anything moves
-            threshold = self._thresholds(entries)
-            sums = [momentum_sums(e, self.param_groups[e.group]["betas"][0], threshold[e.group]) for e in entries]
-            self._record(entries, sums)
+        telemetry = self.telemetry_enabled and bool(entries)
+        threshold = self._thresholds(entries) if telemetry else {}
+        sums = [None] * len(entries)
         for gi, group in enumerate(self.param_groups):
-            mine = [e for e in entries if e.group == gi]
+            mine = [i for i, e in enumerate(entries) if e.group == gi]
             if not mine:
                 continue
             lr, wd = group["lr"], group["weight_decay"]
             beta1, beta2 = group["betas"]
-            params = [e.param for e in mine]
-            grads = [e.grad for e in mine]
-            moms = [e.momentum for e in mine]
-            if self._use_foreach(params):
-                cs = torch._foreach_mul(moms, beta1)
-                torch._foreach_add_(cs, grads, alpha=1.0 - beta1)
-                torch._foreach_sign_(cs)
-                if wd != 0.0:  # lion-pytorch multiplies by 1.0 here: the same bits
-                    torch._foreach_mul_(params, 1.0 - lr * wd)
-                torch._foreach_add_(params, cs, alpha=-lr)
-                torch._foreach_mul_(moms, beta2)
-                torch._foreach_add_(moms, grads, alpha=1.0 - beta2)
-            else:
-                for e in mine:
-                    c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
-                    c.sign_()
-                    if wd != 0.0:
-                        e.param.mul_(1.0 - lr * wd)
-                    e.param.add_(c, alpha=-lr)
-                    e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
+            fused = [i for i in mine if self.foreach is None and fused_step_path(entries[i])]
+            for i in fused:  # one pass: the step and its telemetry
+                e = entries[i]
+                out = optim_kernels.lion_update(
+                    flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad), beta1, beta2, lr, wd,
+                    threshold[gi] if telemetry else None)
+                mark_written(e.param, e.momentum)
+                if telemetry:
+                    sums[i] = out[:6]
+                    self._remember_momentum_sq(e, out[8])
+            rest = [entries[i] for i in mine if i not in fused]
+            if not rest:
+                continue
+            if telemetry:  # measured before anything moves
+                for i in mine:
+                    if i not in fused:
+                        sums[i] = momentum_sums(entries[i], beta1, threshold[gi], rounded=True)
+            self._torch_step(rest, lr, wd, beta1, beta2)
+        if telemetry:
+            self._record(entries, sums)
         return loss
+
+    def _torch_step(self, entries, lr, wd, beta1, beta2):
+        """Lion's step with torch's operations (lion-pytorch's, in order), ``_foreach`` or per tensor."""
+        params = [e.param for e in entries]
+        grads = [e.grad for e in entries]
+        moms = [e.momentum for e in entries]
+        if self._use_foreach(params):
+            cs = torch._foreach_mul(moms, beta1)
+            torch._foreach_add_(cs, grads, alpha=1.0 - beta1)
+            torch._foreach_sign_(cs)
+            if wd != 0.0:  # lion-pytorch multiplies by 1.0 here: the same bits
+                torch._foreach_mul_(params, 1.0 - lr * wd)
+            torch._foreach_add_(params, cs, alpha=-lr)
+            torch._foreach_mul_(moms, beta2)
+            torch._foreach_add_(moms, grads, alpha=1.0 - beta2)
+            return
+        for e in entries:
+            c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+            c.sign_()
+            if wd != 0.0:
+                e.param.mul_(1.0 - lr * wd)
+            e.param.add_(c, alpha=-lr)
+            e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
