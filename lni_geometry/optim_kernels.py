@@ -135,6 +135,24 @@ def _norms_tile(x, y, n):
 
 
 @njit(inline="always", error_model="numpy")
+def _unplane(buf, zt, n):
+    """A Gaussian tile from the tile order of :func:`fill_gaussian_tile` (four planes) to
+    natural order, rounded to ``zt``'s dtype."""
+    nb = n // 4
+    p0 = buf[:nb]
+    p1 = buf[nb:2 * nb]
+    p2 = buf[2 * nb:3 * nb]
+    p3 = buf[3 * nb:4 * nb]
+    for b in range(nb):
+        zt[4 * b] = p0[b]
+        zt[4 * b + 1] = p1[b]
+        zt[4 * b + 2] = p2[b]
+        zt[4 * b + 3] = p3[b]
+    for r in range(4 * nb, n):
+        zt[r] = buf[r]
+
+
+@njit(inline="always", error_model="numpy")
 def _add_counts(out, k, counts):
     for i in range(4):
         out[k, 2 + i] += counts[i]
@@ -242,19 +260,8 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, lo, hi, 
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
         fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)  # tile order: four planes
-        nb = n // 4
         zt = z[t0:t0 + n]
-        p0 = buf[:nb]
-        p1 = buf[nb:2 * nb]
-        p2 = buf[2 * nb:3 * nb]
-        p3 = buf[3 * nb:4 * nb]
-        for b in range(nb):  # natural order, rounded to z's dtype
-            zt[4 * b] = p0[b]
-            zt[4 * b + 1] = p1[b]
-            zt[4 * b + 2] = p2[b]
-            zt[4 * b + 3] = p3[b]
-        for r in range(4 * nb, n):
-            zt[r] = buf[r]
+        _unplane(buf, zt, n)
         for j in range(n):  # the stored values, widened: the sums see what the update will
             buf[j] = np.float64(zt[j])
         _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf,
@@ -287,6 +294,17 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, teleme
             for j in range(n):
                 mbuf[j] = np.float64(mt[j])
             out[k, 8] += _norms_tile(mbuf, mbuf, n)[1]
+
+
+@njit(inline="always", error_model="numpy")
+def _normals_chunk(k0, k1, sample, z, lo, hi):
+    """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi], natural order."""
+    words = np.empty(TILE, np.uint32)
+    buf = np.empty(TILE)
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
+        _unplane(buf, z[t0:t0 + n], n)
 
 
 # --- over the chunks: in parallel, or in order on the calling thread ------------------
@@ -342,6 +360,18 @@ def _enim_draw_serial(k0, k1, sample, z, m, g, beta1, threshold, counts, out):
     for k in range(out.shape[0]):
         _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
                          out, k)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _normals_parallel(k0, k1, sample, z, out):
+    for k in prange(out.shape[0]):
+        _normals_chunk(k0, k1, sample, z, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK))
+
+
+@njit(cache=True, error_model="numpy")
+def _normals_serial(k0, k1, sample, z, out):
+    for k in range(out.shape[0]):
+        _normals_chunk(k0, k1, sample, z, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -627,7 +657,8 @@ def fill_normals(out, key, sample=0):
     True
     """
     out = _check("out", out)
-    enim_draw(out, np.zeros_like(out), np.zeros_like(out), 0.0, key, sample)
+    k0, k1 = _key(key)
+    _run(_normals_parallel, _normals_serial, out.shape[0], k0, k1, np.int64(sample), out)
 
 
 def normal_sums(n, key, sample=0):

@@ -176,7 +176,7 @@ def test_serial_and_parallel_give_the_same_bits(arrays, monkeypatch):
         out += [ok.lion_update(pp, mm, g, 0.9, 0.99, 0.01, 0.1, threshold=0.02), pp, mm]
         out += [ok.enim_draw(zz, m, g, 0.9, (1, 2), 0, 0.02), zz, ok.enim_draw(zz, m, g, 0.9, (1, 2), 1)]
         out += [ok.enim_update(pp, mm, g, zz, 0.9, 0.99, 0.3, 0.7, 0.01, 0.1, telemetry=True), pp, mm]
-        out += [ok.normal_sums(m.size, (3, 4))]
+        out += [ok.normal_sums(m.size, (3, 4)), ok.fill_normals(zz, (5, 6)), zz]
         return out
 
     parallel = everything()

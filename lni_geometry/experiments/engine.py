@@ -199,9 +199,11 @@ class RunConfig:
         return f"{opt}_{self.network}_lr{self.lr:.3g}{wd}_s{self.seed}"
 
 
-#: Sources whose code decides the numbers of a run (relative to the package).
-FINGERPRINT_SOURCES = ("torch", "optim_kernels.py", "geometry.py", "experiments/engine.py",
-                       "experiments/networks.py", "experiments/tasks.py")
+#: Sources whose code decides the numbers of a run (relative to the package): the
+#: optimizers and their kernels (with what those import: the lane sums, the Gaussian
+#: stream, the elementary functions), the telemetry's geometry, the engine, networks, task.
+FINGERPRINT_SOURCES = ("torch", "optim_kernels.py", "kernels.py", "models.py", "rng.py", "elementary.py",
+                       "geometry.py", "experiments/engine.py", "experiments/networks.py", "experiments/tasks.py")
 
 
 @functools.lru_cache(maxsize=None)
