@@ -22,9 +22,13 @@ all cores.
   the package's Philox stream, :func:`fill_normals`) written to its buffer,
   and the sums of ``c`` and of ``z`` against ``c``.
 - :func:`enim_update`: Enim's second pass: ``w <- (1 - lr wd) w - lr (alpha c + beta z)``
-  (float64, rounded once) and Lion's momentum update.
+  (float64, rounded once) and Lion's momentum update; optionally the next
+  step's ``z`` drawn into the buffer on the way (the next first pass is then
+  :func:`momentum_sums` with that ``z``).
 - :func:`momentum_sums`, :func:`c_sums`: the sums alone (Enim with a ``z``
-  from elsewhere; a momentum's norm).
+  drawn ahead or from elsewhere; a momentum's norm).
+- :func:`fill_normals`, :func:`normal_sums`: Gaussian coordinates of the
+  package's stream into an array, or only their sums (Enim's ``"lni"`` angle).
 
 Telemetry sums are over ``c`` formed in float64 (``beta1 m + (1 - beta1) g``,
 ``beta1`` a float64), the same in every kernel, so Lion's and Enim's telemetry
@@ -180,13 +184,13 @@ def _norm_chunk(c, lo, hi, out, k):
 
 
 @njit(inline="always", error_model="numpy")
-def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, lo, hi, out, k):
-    """The telemetry sums of entries lo..hi-1, and ``c . z``, ``z . z`` if ``z`` has entries."""
+def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, lo, hi, out, k):
+    """The telemetry sums of entries lo..hi-1 (counts if asked), and ``c . z``, ``z . z`` if ``z`` has entries."""
     xbuf = np.empty(TILE)
     zbuf = np.empty(TILE)
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
-        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf, rounded, b1, w1, True))
+        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf, rounded, b1, w1, counts))
         if z.shape[0] > 0:
             zt = z[t0:t0 + n]
             for j in range(n):
@@ -274,8 +278,17 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, lo, hi, 
 
 
 @njit(inline="always", error_model="numpy")
-def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, lo, hi, out, k):
+def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample,
+                       lo, hi, out, k):
+    """Enim's update of entries lo..hi-1; with ``draw``, then the next ``z`` into the same tile.
+
+    The next ``z`` (Gaussian sample ``sample`` under ``(k0, k1)``, as
+    :func:`_enim_draw_chunk` draws it) costs arithmetic where the update waits
+    on memory: drawn here, it is nearly free.
+    """
     mbuf = np.empty(TILE)
+    words = np.empty(TILE, np.uint32)
+    buf = np.empty(TILE)
     w = 1.0 - beta1
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
@@ -294,6 +307,9 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, teleme
             for j in range(n):
                 mbuf[j] = np.float64(mt[j])
             out[k, 8] += _norms_tile(mbuf, mbuf, n)[1]
+        if draw:
+            fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
+            _unplane(buf, zt, n)
 
 
 @njit(inline="always", error_model="numpy")
@@ -323,15 +339,15 @@ def _norm_serial(c, out):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _momentum_parallel(m, g, z, beta1, threshold, rounded, b1, w1, out):
+def _momentum_parallel(m, g, z, beta1, threshold, rounded, b1, w1, counts, out):
     for k in prange(out.shape[0]):
-        _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, k * CHUNK, min(m.shape[0], (k + 1) * CHUNK), out, k)
+        _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, k * CHUNK, min(m.shape[0], (k + 1) * CHUNK), out, k)
 
 
 @njit(cache=True, error_model="numpy")
-def _momentum_serial(m, g, z, beta1, threshold, rounded, b1, w1, out):
+def _momentum_serial(m, g, z, beta1, threshold, rounded, b1, w1, counts, out):
     for k in range(out.shape[0]):
-        _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, k * CHUNK, min(m.shape[0], (k + 1) * CHUNK), out, k)
+        _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, k * CHUNK, min(m.shape[0], (k + 1) * CHUNK), out, k)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -375,16 +391,16 @@ def _normals_serial(k0, k1, sample, z, out):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _enim_update_parallel(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, out):
+def _enim_update_parallel(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample, out):
     for k in prange(out.shape[0]):
-        _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry,
+        _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample,
                            k * CHUNK, min(p.shape[0], (k + 1) * CHUNK), out, k)
 
 
 @njit(cache=True, error_model="numpy")
-def _enim_update_serial(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, out):
+def _enim_update_serial(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample, out):
     for k in range(out.shape[0]):
-        _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry,
+        _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample,
                            k * CHUNK, min(p.shape[0], (k + 1) * CHUNK), out, k)
 
 
@@ -451,7 +467,7 @@ def c_sums(c):
     return _run(_norm_parallel, _norm_serial, c.shape[0], c)[:3]
 
 
-def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False):
+def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False, counts=True):
     """One pass over ``(m, g[, z])`` with ``c = beta1 m + (1 - beta1) g`` formed in float64 (or as Lion's step).
 
     What the telemetry of a step needs (before the momentum update), and for
@@ -468,6 +484,8 @@ def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False):
     rounded : bool
         Form ``c`` as :func:`lion_update` does, ``fma(g, T(1 - beta1), m * T(beta1))``
         in the arrays' dtype ``T`` (the ``c`` whose sign Lion takes), not in float64.
+    counts : bool
+        False: skip the counts of ``g`` and ``m`` (returned as 0; ``nnz(c)`` is kept).
 
     Returns
     -------
@@ -494,7 +512,7 @@ def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False):
     zz = np.zeros(0, m.dtype) if z is None else z
     t = m.dtype.type
     out = _run(_momentum_parallel, _momentum_serial, m.shape[0], m, g, zz, float(beta1), _threshold(m.dtype, threshold),
-               bool(rounded), t(beta1), t(1.0 - beta1))
+               bool(rounded), t(beta1), t(1.0 - beta1), bool(counts))
     return out[:6] if z is None else out[:8]
 
 
@@ -607,13 +625,18 @@ def enim_draw(z, m, g, beta1, key, sample, threshold=None):
     return out[:8]
 
 
-def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemetry=False):
-    """Enim's second pass, in place: the weights by ``u = alpha c + beta z``, then Lion's momentum update.
+def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemetry=False, next_key=None,
+                sample=0):
+    """Enim's second pass, in place: the weights by ``u = alpha c + beta z``, Lion's momentum update,
+    and optionally the next step's ``z``.
 
     ``p <- (1 - lr wd) p - lr (alpha c + beta z)`` with ``c = beta1 m + (1 - beta1) g``,
     computed in float64 per entry and rounded once to ``p``'s dtype; ``m`` as
     in :func:`lion_update` (so that Enim and Lion carry the same momentum on
-    the same gradients).
+    the same gradients).  With ``next_key``, each tile of ``z`` is then
+    overwritten by Gaussian sample ``sample`` under that key (the numbers of
+    :func:`fill_normals`): the update is bound by memory, the Gaussian by
+    arithmetic, so drawing the next step's ``z`` here costs little.
 
     Returns
     -------
@@ -632,8 +655,11 @@ def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemet
     _same(p=p, m=m, g=g, z=z)
     _same_dtype(m=m, g=g)
     t = m.dtype.type
+    draw = next_key is not None
+    k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
     out = _run(_enim_update_parallel, _enim_update_serial, p.shape[0], p, m, g, z, float(beta1), float(alpha),
-               float(beta), float(lr), 1.0 - lr * weight_decay, t(beta2), t(1.0 - beta2), bool(telemetry))
+               float(beta), float(lr), 1.0 - lr * weight_decay, t(beta2), t(1.0 - beta2), bool(telemetry),
+               draw, k0, k1, np.int64(sample))
     return out[8] if telemetry else None
 
 

@@ -121,6 +121,9 @@ class Enim(SignOptimizer):
         self.seed = int(seed)
         self._generator.manual_seed(self.seed)
         self._z = None
+        #: The z drawn ahead by the last update (see :meth:`_first_pass`): ``(key, layout,
+        #: filled)``, or None.
+        self._pending = None
         if scope == "tensor" and isinstance(angle, float) and angle not in (0.0, math.pi):
             for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
                 if p.numel() == 1:
@@ -195,12 +198,16 @@ class Enim(SignOptimizer):
     # -- state --
 
     def _extra_state(self):
-        return {"steps": self.steps, "seed": self.seed, "generator": self._generator.get_state()}
+        pending = None if self._pending is None else {"key": self._pending[0], "layout": self._pending[1]}
+        return {"steps": self.steps, "seed": self.seed, "generator": self._generator.get_state(), "pending": pending}
 
     def _load_extra_state(self, extra):
         super()._load_extra_state(extra)
         self.seed = int(extra["seed"])
         self._generator.set_state(extra["generator"])
+        pending = extra.get("pending")
+        # the buffer is not saved: the next step draws it again from the key
+        self._pending = None if pending is None else (tuple(pending["key"]), tuple(pending["layout"]), False)
 
     # -- the step --
 
@@ -217,15 +224,20 @@ class Enim(SignOptimizer):
         return views
 
     @staticmethod
-    def _update(e, z, beta1, beta2, alpha, beta, lr, wd, telemetry):
-        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``, then the momentum.
+    def _fused_update(e, z):
+        return fused_step_path(e) and z.dtype == e.param.dtype
+
+    def _update(self, e, z, beta1, beta2, alpha, beta, lr, wd, telemetry, next_key=None, sample=0):
+        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``, then the momentum
+        (and, fused, with ``next_key``, the next step's ``z``: sample ``sample`` of that key).
 
         Returns the new momentum's ``||m||^2`` when the fused kernel computed it
         (with ``telemetry``), else None.
         """
-        if fused_step_path(e) and z.dtype == e.param.dtype:
+        if self._fused_update(e, z):
             out = optim_kernels.enim_update(flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad),
-                                            flat_numpy(z), beta1, beta2, alpha, beta, lr, wd, telemetry)
+                                            flat_numpy(z), beta1, beta2, alpha, beta, lr, wd, telemetry,
+                                            next_key, sample)
             mark_written(e.param, e.momentum)
             return out
         if wd != 0.0:
@@ -235,17 +247,42 @@ class Enim(SignOptimizer):
         e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
         return None
 
-    def _first_pass(self, entries, zs, betas, threshold):
-        """Draw ``z`` and return per tensor the sums of :func:`momentum_sums` with ``z``."""
-        thr = [threshold.get(e.group) for e in entries]  # None: no counts (telemetry off)
-        fused = self.FUSED_DRAWS and self.device.type == "cpu" and all(
+    def _fused_draws(self, entries):
+        """Whether ``z`` is drawn by the fused kernels (CPU, momenta and gradients of one float dtype)."""
+        return self.FUSED_DRAWS and self.device.type == "cpu" and all(
             fast_path(e.momentum, e.grad) and e.momentum.dtype == e.grad.dtype for e in entries)
-        if fused:  # one pass per tensor: draw z_i (sample i of the key) and sum
-            key = self._draw_key()
-            return [optim_kernels.enim_draw(flat_numpy(z), flat_numpy(e.momentum), flat_numpy(e.grad), b[0], key, i, t)
-                    for i, (e, z, b, t) in enumerate(zip(entries, zs, betas, thr))]
-        self._normal_(zs)
-        return [momentum_sums(e, b[0], 0.0 if t is None else t, z) for e, z, b, t in zip(entries, zs, betas, thr)]
+
+    def _layout(self, entries):
+        """What a z drawn ahead was drawn for: the tensors (position, size) and the buffer's dtype."""
+        return tuple((e.index, e.param.numel()) for e in entries) + (str(self._z.dtype),)
+
+    def _first_pass(self, entries, zs, betas, threshold, fresh=False):
+        """Draw ``z`` (or take the one the last update drew ahead) and return per tensor the
+        sums of :func:`momentum_sums` with ``z``.
+
+        On the CPU the fused update of step ``k`` draws step ``k + 1``'s ``z``
+        (key from the generator, tensor ``i``'s slice = sample ``i``) while it
+        waits on memory; this pass then only reads it.  Without such a ``z``
+        (the first step, a change of which tensors have gradients, ``fresh``)
+        the fused draw makes ``z`` and the sums in one pass; elsewhere
+        :meth:`_normal_`, then the sums.
+        """
+        thr = [threshold.get(e.group) for e in entries]  # None: no counts (telemetry off)
+        pending, self._pending = self._pending, None
+        if not self._fused_draws(entries):
+            self._normal_(zs)
+            return [momentum_sums(e, b[0], 0.0 if t is None else t, z) for e, z, b, t in zip(entries, zs, betas, thr)]
+        if pending is not None and not fresh and pending[1] == self._layout(entries):
+            key, _, filled = pending
+            if not filled:  # after load_state_dict: the buffer is drawn again from its key
+                for i, z in enumerate(zs):
+                    optim_kernels.fill_normals(flat_numpy(z), key, i)
+            return [optim_kernels.momentum_sums(flat_numpy(e.momentum), flat_numpy(e.grad), b[0],
+                                                0.0 if t is None else t, flat_numpy(z), counts=t is not None)
+                    for e, z, b, t in zip(entries, zs, betas, thr)]
+        key = self._draw_key()
+        return [optim_kernels.enim_draw(flat_numpy(z), flat_numpy(e.momentum), flat_numpy(e.grad), b[0], key, i, t)
+                for i, (e, z, b, t) in enumerate(zip(entries, zs, betas, thr))]
 
     @staticmethod
     def _coefficients(entries, blocks, angles, csums, xsums):
@@ -310,7 +347,7 @@ class Enim(SignOptimizer):
             coef = self._coefficients(entries, blocks, angles, csums, xsums)
             if coef is not None:
                 break
-            xsums = [s[6:8] for s in self._first_pass(entries, zs, betas, {})]
+            xsums = [s[6:8] for s in self._first_pass(entries, zs, betas, {}, fresh=True)]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
@@ -323,12 +360,18 @@ class Enim(SignOptimizer):
         else:
             applied = math.acos(max(-1.0, min(1.0, along / math.sqrt(n_all * c2_all))))
 
-        # Pass 2: step the weights by u = alpha c + beta z, and the momenta.
-        for e, z, (beta1, beta2), (alpha, beta) in zip(entries, zs, betas, coef):
+        # Pass 2: step the weights by u = alpha c + beta z, and the momenta; fused, draw the
+        # next step's z on the way.
+        ahead = self._fused_draws(entries) and all(self._fused_update(e, z) for e, z in zip(entries, zs))
+        next_key = self._draw_key() if ahead else None
+        for i, (e, z, (beta1, beta2), (alpha, beta)) in enumerate(zip(entries, zs, betas, coef)):
             group = self.param_groups[e.group]
-            m2 = self._update(e, z, beta1, beta2, alpha, beta, group["lr"], group["weight_decay"], telemetry)
+            m2 = self._update(e, z, beta1, beta2, alpha, beta, group["lr"], group["weight_decay"], telemetry,
+                              next_key, i)
             if m2 is not None:
                 self._remember_momentum_sq(e, m2)
+        if ahead:
+            self._pending = (next_key, self._layout(entries), True)
 
         if telemetry:
             self._record(entries, [s[:6] for s in sums], applied)
