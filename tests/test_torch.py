@@ -245,6 +245,17 @@ def test_telemetry_angle_and_budget_against_package_functions():
     assert len(opt.history) == 6 and opt.history[-1] is opt.telemetry
 
 
+def test_telemetry_is_the_same_with_the_fused_kernel_and_torchs_operations():
+    """The fused kernel's sums are momentum_sums(rounded=True) to the bit: every record equal."""
+    x, y = _data()
+    nets = [_net(), _net()]
+    opts = [Lion(_groups(nets[0]), telemetry=True), Lion(_groups(nets[1]), foreach=False, telemetry=True)]
+    for _ in range(8):
+        for net, opt in zip(nets, opts):
+            _train_step(net, opt, x, y)
+    assert opts[0].history == opts[1].history
+
+
 def test_telemetry_off_records_nothing():
     net = _net()
     opt = Lion(net.parameters())

@@ -12,7 +12,7 @@ The machine description that goes with every figure is
 :func:`lni_geometry.runs.machine_description`.
 """
 
-from .cpu import bench_cpu, bench_memory, format_cpu, format_memory, numba_generator_peer, numpy_peer
+from .cpu import bench_cpu, bench_memory, cycles_in_cache, format_cpu, format_memory, numba_generator_peer, numpy_peer
 from .laws import bench_laws, format_laws
 from .models import bench_stable, format_stable, stable_draws_per_second
 from .torch import TORCH_BENCH_SHAPES, bench_torch, format_torch
@@ -24,6 +24,7 @@ __all__ = [
     "bench_memory",
     "bench_stable",
     "bench_torch",
+    "cycles_in_cache",
     "format_cpu",
     "format_laws",
     "format_memory",

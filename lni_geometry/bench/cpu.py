@@ -16,7 +16,9 @@ Rows of the CPU benchmark (all at the same ``dim``, best of ``repeat`` runs):
   to a buffer (no sums), and the full fused kernel, so one sees where the time
   goes, for every model of ``models_for_breakdown`` (:func:`breakdown`), with
   the instruction set (:func:`instruction_set`) and nominal clock beside the
-  cycles per draw.  Our rows are timed interleaved (every one once per round,
+  cycles per draw; and the same per model on one thread in cache, by CPU time
+  (:func:`cycles_in_cache`), which a drifting VM or a job on the other core
+  hardly moves.  Our rows are timed interleaved (every one once per round,
   :func:`_rates`) and the fused/transform ratios are medians of per-round
   ratios, so that a load that comes and goes does not move them.
 """
@@ -37,7 +39,7 @@ from .. import kernels, models, rng
 from ..runs import cpu_frequency_hz, machine_description
 from ..sampling import sample_angles
 
-__all__ = ["bench_cpu", "bench_memory", "breakdown", "format_cpu", "format_memory", "instruction_set", "mkl_peer",
+__all__ = ["bench_cpu", "bench_memory", "breakdown", "cycles_in_cache", "format_cpu", "format_memory", "instruction_set", "mkl_peer",
            "numba_generator_peer", "numpy_peer"]
 
 #: The models of the per-model breakdown (the Gaussian first).
@@ -186,6 +188,63 @@ def _breakdown_jobs(model, dim, samples):
     }
 
 
+@njit(cache=True, error_model="numpy")
+def _chunk_generate(model_id, p0, p1, k0, k1, chunk, repeats, buf):
+    """Generate one chunk of coordinates ``repeats`` times into tiles (no sums), on this thread."""
+    words = np.empty(4 * kernels.TILE, np.uint32)
+    for r in range(repeats):
+        for t0 in range(0, chunk, kernels.TILE):
+            models.fill_tile(model_id, p0, p1, k0, k1, r, t0, kernels.TILE, words, buf)
+
+
+@njit(cache=True, error_model="numpy")
+def _chunk_fused(model_id, p0, p1, k0, k1, chunk, repeats, buf):
+    """The fused kernel (generate and sum) on one chunk ``repeats`` times, on this thread."""
+    out = np.empty(3)
+    for r in range(repeats):
+        kernels.chunk_sums(model_id, p0, p1, k0, k1, r, chunk, 0, buf, out)
+
+
+def cycles_in_cache(model, rounds=7, repeats=64):
+    """Cycles per draw of one model on one thread, in cache: generating alone and fused.
+
+    The load-independent view (a VM's speed drifts, and a second job on the
+    other core slows memory but hardly the arithmetic of one core): the CPU
+    time (``time.process_time``) of ``repeats`` whole chunks of
+    ``kernels.CHUNK`` coordinates (samples ``0 .. repeats - 1``; the tile
+    buffers stay in cache), times the nominal clock, best of ``rounds``
+    interleaved rounds (generate, then fused, in each round).
+
+    Returns
+    -------
+    dict
+        ``generate`` and ``fused`` (cycles per draw), their ratio ``fusion``
+        (``generate / fused``: the fused rate over the generating rate), or
+        None without a known clock.
+    """
+    freq = cpu_frequency_hz()
+    if not freq:
+        return None
+    model = models.model_from_spec(model)
+    key = rng.key_from_seed(0)
+    p0, p1 = (float(p) for p in model.kernel_params)
+    args = (model.kernel_id, p0, p1, key[0], key[1], kernels.CHUNK)
+    buf = np.empty(kernels.TILE)
+    best = {"generate": np.inf, "fused": np.inf}
+    fns = {"generate": _chunk_generate, "fused": _chunk_fused}
+    for fn in fns.values():
+        fn(*args, 1, buf)  # compile and warm
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            fn(*args, repeats, buf)
+            best[name] = min(best[name], time.process_time() - t0)
+    draws = repeats * kernels.CHUNK
+    out = {k: v * freq / draws for k, v in best.items()}
+    out["fusion"] = out["generate"] / out["fused"]
+    return out
+
+
 def breakdown(model, dim, samples, repeat):
     """Draws per second of one model: the Philox words it consumes, Philox + its
     transform into the tile buffers (no sums), and the fused kernel (sums too),
@@ -259,6 +318,7 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
     rows = [{"model": models.model_from_spec(m).spec,
              **{k: rates[(m, k)] for k in ("bits_draws", "transform", "fused")},
              "fusion_ratio": ratios[((m, "fused"), (m, "transform"))]} for m in models_for_breakdown]
+    in_cache = {m: cycles_in_cache(m) for m in models_for_breakdown}
     npy = numpy_peer(dim, max(repeat, 8))
     gen = max(numba_generator_peer(dim, max(threads, samples // 4), threads) for _ in range(repeat))
     mkl = mkl_peer(dim, max(repeat, 3))
@@ -280,6 +340,7 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
         "instruction_set": instruction_set(),
         "clock_ghz": freq / 1e9 if freq else None,
         "breakdown": rows,
+        "in_cache": in_cache,
         "machine": machine_description(),
     }
     if freq:
@@ -366,6 +427,14 @@ def format_cpu(res):
             return f"{row[k]:.3e}" + (f" ({cyc[k]:.1f})" if k in cyc else "")
 
         lines.append(f"| {row['model']} | {cell('bits_draws')} | {cell('transform')} | {cell('fused')} | {row.get('fusion_ratio', row['fused'] / row['transform']):.2f} |")
+    cached = {m: c for m, c in res.get("in_cache", {}).items() if c}
+    if cached:
+        lines += ["", "load-independent (one thread, one cache-resident chunk per sample, CPU time x nominal clock, "
+                  "best of 7 rounds; cycles per draw):", "",
+                  "| model | generating alone | fused (+ sums) | fused rate / generating rate |",
+                  "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {models.model_from_spec(m).spec} | {c['generate']:.2f} | {c['fused']:.2f} | {c['fusion']:.2f} |"
+                  for m, c in cached.items()]
     return "\n".join(lines)
 
 

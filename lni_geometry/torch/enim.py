@@ -66,11 +66,13 @@ class Enim(SignOptimizer):
     Memory: one buffer of ``n`` entries (the Gaussian ``z``, in float32, or
     float64 when a parameter is float64) besides the momenta.  ``c`` is
     never stored: on the CPU (float32/float64) two fused kernels of
-    :mod:`lni_geometry.optim_kernels` make the step, ``enim_draw`` (draws
-    ``z`` into the buffer and sums ``c`` formed from ``m`` and ``g``) and
-    ``enim_update`` (forms ``c`` again, steps the weights, and updates the
-    momentum as Lion's kernel does); elsewhere torch's operations, one
-    tensor at a time.  The update is ``alpha c + beta z`` with
+    :mod:`lni_geometry.optim_kernels` make the step: the first pass sums
+    ``c`` (formed from ``m`` and ``g``) against ``z``, the second forms ``c``
+    again, steps the weights, updates the momentum as Lion's kernel does and
+    draws the next step's ``z`` into the buffer while each tile is in cache
+    (its key is saved in ``state_dict()``); the first step draws its ``z``
+    in the first pass.
+    Elsewhere torch's operations, one tensor at a time.  The update is ``alpha c + beta z`` with
     ``alpha = sqrt(n) (cos t / |c| - sin t (c.z) / (|c|^2 |w'|))``,
     ``beta = sqrt(n) sin t / |w'|``, ``|w'|^2 = z.z - (c.z)^2 / |c|^2``
     (the norm of the projection of ``z`` on the complement of ``c``), all
@@ -261,8 +263,8 @@ class Enim(SignOptimizer):
         sums of :func:`momentum_sums` with ``z``.
 
         On the CPU the fused update of step ``k`` draws step ``k + 1``'s ``z``
-        (key from the generator, tensor ``i``'s slice = sample ``i``) while it
-        waits on memory; this pass then only reads it.  Without such a ``z``
+        (key from the generator, tensor ``i``'s slice = sample ``i``); this
+        pass then only reads it.  Without such a ``z``
         (the first step, a change of which tensors have gradients, ``fresh``)
         the fused draw makes ``z`` and the sums in one pass; elsewhere
         :meth:`_normal_`, then the sums.
