@@ -168,23 +168,15 @@ MAX_DRAW_INDEX = 2**16
 MAX_NORMAL = float.fromhex("0x1.b0e08ep+2")
 
 
-_W0_64 = np.uint64(PHILOX_W0)
-_W1_64 = np.uint64(PHILOX_W1)
-
-
 @njit(inline="always", cache=True, error_model="numpy")
 def _philox_round(c0, c1, c2, c3, k0, k1):
-    """One round on uint64 values whose low 32 bits are the words (the high bits are ignored).
-
-    ``M * (c & 0xFFFFFFFF)`` is the exact 64-bit product ``mulhilo`` needs, and
-    the compiler maps it to one unsigned 32x32->64 vector multiply
-    (``vpmuludq``); nothing is truncated to 32 bits between rounds, so the
-    vectorised loop never repacks 32-bit lanes (the words are the same: only
-    low bits reach the outputs).
-    """
-    p0 = PHILOX_M0 * (c0 & _LOW32)
-    p1 = PHILOX_M1 * (c2 & _LOW32)
-    return (p1 >> _SHIFT32) ^ c1 ^ k0, p1, (p0 >> _SHIFT32) ^ c3 ^ k1, p0
+    p0 = PHILOX_M0 * uint64(c0)
+    p1 = PHILOX_M1 * uint64(c2)
+    hi0 = uint32(p0 >> _SHIFT32)
+    lo0 = uint32(p0 & _LOW32)
+    hi1 = uint32(p1 >> _SHIFT32)
+    lo1 = uint32(p1 & _LOW32)
+    return uint32(hi1 ^ c1 ^ k0), lo1, uint32(hi0 ^ c3 ^ k1), lo0
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -195,22 +187,18 @@ def philox_device(c0, c1, c2, c3, k0, k1):
     ``(hi1, lo1) = mulhilo(0xCD9E8D57, c2)``,
     ``c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)`` with the key bumped by
     ``(0x9E3779B9, 0xBB67AE85)`` between rounds.  All arguments are uint32.
-    Computed in uint64 with the words in the low 32 bits (:func:`_philox_round`;
-    the key bumps stay below ``2**36``): 1.0 cycle per word in the vectorised
-    fills where 32-bit truncations between rounds cost 2.3.
     """
-    c0 = uint64(uint32(c0))
-    c1 = uint64(uint32(c1))
-    c2 = uint64(uint32(c2))
-    c3 = uint64(uint32(c3))
-    k0 = uint64(uint32(k0))
-    k1 = uint64(uint32(k1))
+    c0 = uint32(c0)
+    c1 = uint32(c1)
+    c2 = uint32(c2)
+    c3 = uint32(c3)
+    k0 = uint32(k0)
+    k1 = uint32(k1)
     for _ in range(9):
         c0, c1, c2, c3 = _philox_round(c0, c1, c2, c3, k0, k1)
-        k0 = k0 + _W0_64
-        k1 = k1 + _W1_64
-    c0, c1, c2, c3 = _philox_round(c0, c1, c2, c3, k0, k1)
-    return uint32(c0 & _LOW32), uint32(c1 & _LOW32), uint32(c2 & _LOW32), uint32(c3 & _LOW32)
+        k0 = uint32(k0 + PHILOX_W0)
+        k1 = uint32(k1 + PHILOX_W1)
+    return _philox_round(c0, c1, c2, c3, k0, k1)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
