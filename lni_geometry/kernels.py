@@ -39,6 +39,9 @@ LANES = 16  # float64 accumulators per sum (two AVX-512 registers: two independe
 def _lane_loop(builder, pointers, n, width, body):
     """Emit a loop over ``pointers[k][j : j + LANES]`` for ``j < n - n % LANES``.
 
+    ``n`` is not checked against the buffers' lengths: the callers pass tile
+    buffers and ``n <= `` their size.
+
     ``body(builder, vectors, accumulators)`` returns the ``width`` new
     ``<LANES x double>`` accumulators from the loaded vectors (one per
     pointer) and the old ones (zero at the start).  Returns the accumulators
@@ -119,25 +122,6 @@ def _lane_sums(typingctx, buf, n):
 
         out = _lane_loop(builder, [data], nval, 3, body)
         return context.make_tuple(builder, signature.return_type, out)
-
-    return sig, codegen
-
-
-@intrinsic
-def _lane_dot(typingctx, a, b, n):
-    """``sum a_j b_j`` over ``j < n - n % LANES`` in ``LANES`` lanes (``fma``), folded as :func:`_lane_sums`."""
-    if not (_is_float64_buffer(a) and _is_float64_buffer(b) and isinstance(n, types.Integer)):
-        return None
-    sig = types.float64(a, b, n)
-
-    def codegen(context, builder, signature, args):
-        aty, bty, nty = signature.args
-        pa = context.make_array(aty)(context, builder, args[0]).data
-        pb = context.make_array(bty)(context, builder, args[1]).data
-        nval = context.cast(builder, args[2], nty, types.int64)
-        fma = _vector_intrinsic(builder, "fma", 3)
-        (out,) = _lane_loop(builder, [pa, pb], nval, 1, lambda bld, v, acc: [bld.call(fma, [v[0], v[1], acc[0]])])
-        return out
 
     return sig, codegen
 

@@ -69,7 +69,7 @@ __all__ = [
     "torch_uses_fma",
 ]
 
-CHUNK = 1 << 15  # entries per chunk: the unit of parallel work
+CHUNK = 1 << 15  # entries per chunk: the optimizers' unit of parallel work (the sampler's is kernels.CHUNK)
 #: Entries per tile: values pass through float64 buffers of this size.  Small tiles
 #: keep the telemetry's arithmetic close to the loads it waits on, so that it overlaps
 #: the memory traffic (Lion with telemetry at 10^7 entries: 1.1x the step at 512, 1.4x at 1024).
@@ -102,7 +102,7 @@ def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
     exact threshold.  Without ``counts`` the counts of ``g`` and ``m`` are 0.
     """
     w = 1.0 - beta1
-    zero = threshold - threshold
+    zero = b1 - b1  # b1 is finite (the threshold may be inf or nan when a momentum is)
     nz = 0
     zg = 0
     tr = 0
@@ -258,7 +258,7 @@ def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry, 
 
 
 @njit(inline="always", error_model="numpy")
-def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, lo, hi, out, k):
+def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, hi, out, k):
     """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi]; the sums (counts if asked)."""
     words = np.empty(TILE, np.uint32)
     buf = np.empty(TILE)
@@ -271,7 +271,7 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, lo, hi, 
         for j in range(n):  # the stored values, widened: the sums see what the update will
             buf[j] = np.float64(zt[j])
         _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf,
-                                    False, threshold, threshold, counts))  # c in float64 (b1, w1 unused)
+                                    False, b1, b1, counts))  # c in float64
         s1, s2, cz, zz = _norms_tile(xbuf, buf, n)
         out[k, 0] += s1
         out[k, 1] += s2
@@ -367,16 +367,16 @@ def _lion_serial(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry,
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _enim_draw_parallel(k0, k1, sample, z, m, g, beta1, threshold, counts, out):
+def _enim_draw_parallel(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, out):
     for k in prange(out.shape[0]):
-        _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
+        _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
                          out, k)
 
 
 @njit(cache=True, error_model="numpy")
-def _enim_draw_serial(k0, k1, sample, z, m, g, beta1, threshold, counts, out):
+def _enim_draw_serial(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, out):
     for k in range(out.shape[0]):
-        _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
+        _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
                          out, k)
 
 
@@ -419,7 +419,7 @@ def _check(name, x):
 
 
 def _same(**arrays):
-    """One length for all; one dtype for the arrays a kernel writes with torch's roundings."""
+    """One length for all the arrays."""
     lengths = {k: v.shape[0] for k, v in arrays.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"the arrays must have one length, got {lengths}")
@@ -457,7 +457,17 @@ def _key(key):
 
 
 def c_sums(c):
-    """``(||c||_1, ||c||_2^2, nnz(c))`` accumulated in float64.
+    """``(||c||_1, ||c||_2^2, nnz(c))`` accumulated in float64, in the fixed order of the module.
+
+    Parameters
+    ----------
+    c : ndarray
+        1-D contiguous float32 or float64.
+
+    Returns
+    -------
+    tuple
+        ``(float, float, int)``.
 
     Examples
     --------
@@ -478,11 +488,14 @@ def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False, counts=T
     Parameters
     ----------
     m, g : ndarray
-        Momentum (before the step) and gradient.
+        Momentum (before the step) and gradient, one dtype (float32 or float64).
     beta1 : float
+        Lion's interpolation coefficient, in ``[0, 1)``.
     threshold : float
-        A coordinate is *revived* when ``g != 0`` and ``|m| < threshold``.
+        A coordinate is *revived* when ``g != 0`` and ``|m| < threshold``
+        (compared exactly, whatever the dtype).
     z : ndarray, optional
+        Enim's Gaussian, same length (float32 or float64).
     rounded : bool
         Form ``c`` as :func:`lion_update` does, ``fma(g, T(1 - beta1), m * T(beta1))``
         in the arrays' dtype ``T`` (the ``c`` whose sign Lion takes), not in float64.
@@ -524,7 +537,16 @@ def torch_uses_fma(dtype):
     :func:`lion_update` reproduces torch's Lion operations bit for bit only if
     so (true where torch runs its AVX2 or AVX-512 kernels); the optimizers
     check once per dtype and otherwise step with torch's operations.  The
-    probe: 4096 pairs where one and two roundings differ.
+    probe: 4096 random pairs, among which one and two roundings differ in
+    about one in ten.
+
+    Parameters
+    ----------
+    dtype : numpy.float32 or numpy.float64
+
+    Returns
+    -------
+    bool
     """
     import torch
 
@@ -552,7 +574,7 @@ def lion_update(p, m, g, beta1, beta2, lr, weight_decay, threshold=None):
     operations round them::
 
         c = fma(g, T(1 - beta1), m * T(beta1))
-        p <- fma(sign(c), T(-lr), p * T(1 - lr * weight_decay))     # sign(0) = 0
+        p <- fma(sign(c), T(-lr), p * T(1 - lr * weight_decay))     # sign(0) = sign(nan) = 0
         m <- fma(g, T(1 - beta2), m * T(beta2))
 
     which is what ``m.mul(beta1).add_(g, alpha=1 - beta1).sign_()``,
@@ -563,8 +585,11 @@ def lion_update(p, m, g, beta1, beta2, lr, weight_decay, threshold=None):
     Parameters
     ----------
     p, m, g : ndarray
-        Weights, momentum (both updated), gradient.
-    beta1, beta2, lr, weight_decay : float
+        Weights and momentum (both updated in place), gradient.
+    beta1, beta2 : float
+        Lion's interpolation and momentum coefficients, in ``[0, 1)``.
+    lr, weight_decay : float
+        Learning rate ``> 0`` and decoupled weight decay ``>= 0``.
     threshold : float or None
         With a number: the telemetry sums, in the same pass and the same bits
         as :func:`momentum_sums` with ``rounded=True`` (over the ``c`` whose
@@ -573,7 +598,8 @@ def lion_update(p, m, g, beta1, beta2, lr, weight_decay, threshold=None):
 
     Returns
     -------
-    None, or the 9 sums named in :data:`SUMS` (``cz``, ``zz`` are 0).
+    tuple or None
+        With ``threshold``, the 9 sums named in :data:`SUMS` (``cz``, ``zz`` are 0).
 
     Examples
     --------
@@ -603,11 +629,16 @@ def enim_draw(z, m, g, beta1, key, sample, threshold=None):
 
     Parameters
     ----------
-    z, m, g : ndarray
-        The buffer to fill; momentum and gradient (one dtype).
+    z : ndarray
+        The buffer to fill (float32 or float64).
+    m, g : ndarray
+        Momentum and gradient, one dtype; ``c = beta1 m + (1 - beta1) g`` in float64.
     beta1 : float
-    key : two ints in ``[0, 2**32)``
+        Lion's interpolation coefficient.
+    key : sequence of two ints in ``[0, 2**32)``
+        The Philox key of the draw.
     sample : int
+        The sample index, ``0 <= sample < 2**48``.
     threshold : float or None
         With a number, the counts of :func:`momentum_sums` too (the
         telemetry); without, they are returned as 0.
@@ -623,7 +654,7 @@ def enim_draw(z, m, g, beta1, key, sample, threshold=None):
     k0, k1 = _key(key)
     counts = threshold is not None
     out = _run(_enim_draw_parallel, _enim_draw_serial, z.shape[0], k0, k1, np.int64(sample), z, m, g,
-               float(beta1), _threshold(m.dtype, threshold if counts else 0.0), counts)
+               float(beta1), m.dtype.type(beta1), _threshold(m.dtype, threshold if counts else 0.0), counts)
     return out[:8]
 
 
@@ -633,13 +664,34 @@ def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemet
     and optionally the next step's ``z``.
 
     ``p <- (1 - lr wd) p - lr (alpha c + beta z)`` with ``c = beta1 m + (1 - beta1) g``,
-    computed in float64 per entry and rounded once to ``p``'s dtype; ``m`` as
-    in :func:`lion_update` (so that Enim and Lion carry the same momentum on
-    the same gradients).  With ``next_key``, each tile of ``z`` is then
+    computed in float64 per entry and stored in ``p``'s dtype; ``m`` as in
+    :func:`lion_update` (so that Enim and Lion carry the same momentum on the
+    same gradients).  With ``next_key``, each tile of ``z`` is then
     overwritten by Gaussian sample ``sample`` under that key (the numbers of
     :func:`fill_normals`), while the tile is in cache: the next first pass
     then only reads ``z`` (an Enim step of 10^7 parameters: about 15% shorter
     than drawing ``z`` in the first pass).
+
+    Parameters
+    ----------
+    p : ndarray
+        Weights, updated in place (float32 or float64).
+    m, g : ndarray
+        Momentum (updated in place) and gradient, one dtype.
+    z : ndarray
+        Enim's Gaussian (overwritten with ``next_key``).
+    beta1, beta2 : float
+        Lion's coefficients.
+    alpha, beta : float
+        The coefficients of ``u`` (see :class:`lni_geometry.torch.Enim`).
+    lr, weight_decay : float
+        Learning rate and decoupled weight decay.
+    telemetry : bool
+        Also return the new momentum's squared norm.
+    next_key : sequence of two ints, optional
+        The Philox key of the next step's ``z``.
+    sample : int
+        Its sample index.
 
     Returns
     -------
@@ -675,6 +727,14 @@ def fill_normals(out, key, sample=0):
     :func:`lni_geometry.sample_vectors` for that key.  Standard normals with
     ``|z| <= MAX_NORMAL = 6.7637`` (:mod:`lni_geometry.rng`).
 
+    Parameters
+    ----------
+    out : ndarray
+        1-D contiguous float32 or float64, filled in place.
+    key : sequence of two ints in ``[0, 2**32)``
+    sample : int
+        The sample index, ``0 <= sample < 2**48``.
+
     Examples
     --------
     >>> import numpy as np
@@ -693,8 +753,23 @@ def fill_normals(out, key, sample=0):
 def normal_sums(n, key, sample=0):
     """``(sum |z_i|, sum z_i^2)`` over coordinates ``0 .. n - 1`` of a Gaussian sample, never stored.
 
-    The sampler's fused kernel (:func:`lni_geometry.kernels.chunk_sums_of_sample`):
-    the sums behind :func:`lni_geometry.sample_angles` for that key and sample.
+    The sampler's fused kernel (:func:`lni_geometry.kernels.chunk_sums_of_sample`,
+    in its own chunk order): the sums behind :func:`lni_geometry.sample_angles`
+    for that key and sample (summing :func:`fill_normals`' output in this
+    module's order gives the same values up to the last bits).
+
+    Parameters
+    ----------
+    n : int
+        The dimension, ``>= 1``.
+    key : sequence of two ints in ``[0, 2**32)``
+    sample : int
+        The sample index.
+
+    Returns
+    -------
+    tuple of float
+        ``(||z||_1, ||z||_2^2)``.
     """
     k0, k1 = _key(key)
     chunks = n_chunks(n)

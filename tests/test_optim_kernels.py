@@ -79,15 +79,40 @@ def test_momentum_sums_against_numpy(arrays):
     assert abs(got[7] / math.fsum(zz * zz) - 1) < 1e-12
 
 
-def test_revived_threshold_is_exact_at_the_boundary():
+@pytest.mark.parametrize("thr", [0.1, 0.7])
+def test_revived_threshold_is_exact_at_the_boundary(thr):
     """|m| < threshold compares with the exact float64 threshold, not its float32 rounding:
-    float32 neighbours of a threshold that float32 cannot hold fall on the right sides."""
-    thr = 0.1  # not a float32
-    t32 = np.float32(thr)  # 0.1 rounds up in float32
-    below = np.nextafter(t32, np.float32(0))
-    m = np.array([below, t32, -below, -t32, np.float32(0.0)], np.float32)
-    g = np.ones(5, np.float32)
-    assert ok.momentum_sums(m, g, 0.9, thr)[5] == int(np.sum(np.abs(m.astype(np.float64)) < thr)) == 3
+    float32 neighbours of a threshold float32 cannot hold fall on the right sides, whether
+    it rounds up (0.1) or down (0.7: there a rounded threshold would miss m = float32(0.7))."""
+    t32 = np.float32(thr)
+    m = np.array([np.nextafter(t32, np.float32(0)), t32, np.nextafter(t32, np.float32(1)), np.float32(0.0)],
+                 np.float32)
+    m = np.concatenate([m, -m])
+    g = np.ones(m.size, np.float32)
+    want = int(np.sum(np.abs(m.astype(np.float64)) < thr))
+    assert want == (4 if float(t32) < thr else 2) + 2  # the two zeros; t32 itself counts when it rounded down
+    assert ok.momentum_sums(m, g, 0.9, thr)[5] == want
+    assert ok.lion_update(np.zeros_like(m), m.copy(), g, 0.9, 0.99, 0.1, 0.0, threshold=thr)[5] == want
+
+
+def test_counts_survive_infinite_and_nan_momenta():
+    """An inf or nan momentum (so an inf or nan threshold) leaves the zero-gradient and
+    tracing counts right, on both kernels."""
+    m = np.array([0.0, 1.0, np.inf, 0.0, np.nan], np.float32)
+    g = np.array([0.0, 0.0, 1.0, 2.0, 0.0], np.float32)
+    for thr in (np.inf, np.nan):
+        a = ok.momentum_sums(m, g, 0.9, thr, rounded=True)
+        b = ok.lion_update(np.zeros_like(m), m.copy(), g, 0.9, 0.99, 0.1, 0.0, threshold=thr)
+        assert a[3:5] == b[3:5] == (3, 2)  # g = 0 at 0, 1, 4; of those m != 0 at 1 and 4 (nan != 0)
+        assert a[5] == b[5]
+
+
+def _cpu_has_avx2():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return any(line.startswith("flags") and " avx2" in line for line in fh)
+    except OSError:
+        return False
 
 
 def _lion_torch(p, m, g, beta1, beta2, lr, wd):
@@ -102,6 +127,7 @@ def _lion_torch(p, m, g, beta1, beta2, lr, wd):
 def test_lion_update_is_torchs_operations_bit_for_bit(arrays, dtype):
     """Five steps at 1e6 entries (parallel path), weight decay, exact zeros in m and g."""
     if not ok.torch_uses_fma(dtype):  # pragma: no cover - torch without FMA kernels
+        assert not _cpu_has_avx2(), "torch runs AVX2/AVX-512 kernels here: they round add(alpha=) once"
         pytest.skip("this torch build does not round add(alpha=) once: the optimizers use torch's path")
     m0, g0, _ = arrays
     rng = np.random.default_rng(2)
@@ -165,7 +191,8 @@ def test_normal_sums_are_the_sums_of_the_stream():
 
 
 def test_serial_and_parallel_give_the_same_bits(arrays, monkeypatch):
-    """Every kernel, on the parallel path and (PARALLEL_MIN raised) on the calling thread."""
+    """Every kernel, on the parallel path and (PARALLEL_MIN raised) on the calling thread;
+    arrays are copied after each kernel that writes them."""
     m, g, z = arrays
     rng = np.random.default_rng(3)
     p = rng.standard_normal(m.size).astype(np.float32)
@@ -173,17 +200,37 @@ def test_serial_and_parallel_give_the_same_bits(arrays, monkeypatch):
     def everything():
         out = [ok.c_sums(m), ok.momentum_sums(m, g, 0.9, 0.01, z), ok.momentum_sums(m, g, 0.8, 0.01, rounded=True)]
         pp, mm, zz = p.copy(), m.copy(), np.empty_like(z)
-        out += [ok.lion_update(pp, mm, g, 0.9, 0.99, 0.01, 0.1, threshold=0.02), pp, mm]
-        out += [ok.enim_draw(zz, m, g, 0.9, (1, 2), 0, 0.02), zz, ok.enim_draw(zz, m, g, 0.9, (1, 2), 1)]
-        out += [ok.enim_update(pp, mm, g, zz, 0.9, 0.99, 0.3, 0.7, 0.01, 0.1, telemetry=True), pp, mm]
-        out += [ok.normal_sums(m.size, (3, 4)), ok.fill_normals(zz, (5, 6)), zz]
-        return out
+        out += [ok.lion_update(pp, mm, g, 0.9, 0.99, 0.01, 0.1, threshold=0.02), pp.copy(), mm.copy()]
+        out += [ok.enim_draw(zz, m, g, 0.9, (1, 2), 0, 0.02), zz.copy(), ok.enim_draw(zz, m, g, 0.9, (1, 2), 1)]
+        out += [ok.enim_update(pp, mm, g, zz, 0.9, 0.99, 0.3, 0.7, 0.01, 0.1, telemetry=True, next_key=(4, 5),
+                               sample=2), pp.copy(), mm.copy(), zz.copy()]
+        ok.fill_normals(zz, (5, 6))
+        return out + [zz.copy()]
 
     parallel = everything()
     monkeypatch.setattr(ok, "PARALLEL_MIN", 1 << 40)
     serial = everything()
+    assert len(parallel) == len(serial) == 14
     for a, b in zip(parallel, serial):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_enim_update_draws_the_next_z_of_the_stream():
+    """With next_key the update leaves in z sample ``sample`` of that key (n not a multiple
+    of 4, several tiles), after using the old z for the step."""
+    n = 5003
+    rng = np.random.default_rng(7)
+    p, m, g, z = (rng.standard_normal(n) for _ in range(4))
+    p2, m2 = p.copy(), m.copy()
+    ok.enim_update(p, m, g, z.copy(), 0.8, 0.9, 2.0, -3.0, 0.1, 0.1, next_key=(11, 12), sample=3)
+    z_used = z.copy()
+    ok.enim_update(p2, m2, g, z_used, 0.8, 0.9, 2.0, -3.0, 0.1, 0.1, next_key=(11, 12), sample=3)
+    want = np.empty(n)
+    ok.fill_normals(want, (11, 12), 3)
+    assert np.array_equal(z_used, want)
+    plain_p = p.copy()
+    ok.enim_update(plain_p, m.copy(), g, z.copy(), 0.8, 0.9, 2.0, -3.0, 0.1, 0.1)  # same step, no draw
+    np.testing.assert_allclose(p2, p, rtol=0, atol=0)  # the draw does not touch the step
 
 
 @pytest.mark.parametrize("n", [1000, ok.PARALLEL_MIN + 7])

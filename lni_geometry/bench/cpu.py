@@ -208,19 +208,29 @@ def _chunk_fused(model_id, p0, p1, k0, k1, chunk, repeats, buf):
 def cycles_in_cache(model, rounds=7, repeats=64):
     """Cycles per draw of one model on one thread, in cache: generating alone and fused.
 
-    The load-independent view (a VM's speed drifts, and a second job on the
-    other core slows memory but hardly the arithmetic of one core): the CPU
-    time (``time.process_time``) of ``repeats`` whole chunks of
-    ``kernels.CHUNK`` coordinates (samples ``0 .. repeats - 1``; the tile
-    buffers stay in cache), times the nominal clock, best of ``rounds``
-    interleaved rounds (generate, then fused, in each round).
+    A view that a job on another core hardly moves (it slows memory, not the
+    arithmetic of one core; a VM's host can still slow the core itself): the CPU
+    time of the calling thread (``time.thread_time``) over ``repeats`` whole
+    chunks of ``kernels.CHUNK`` coordinates (samples ``0 .. repeats - 1``;
+    the tile buffers stay in cache), times the clock of
+    :func:`lni_geometry.runs.cpu_frequency_hz` (``/proc/cpuinfo``), best of
+    ``rounds`` interleaved rounds (generate, then fused, in each round).
+
+    Parameters
+    ----------
+    model : str or GradientModel
+        A model spec (``"gaussian"``, ``"stable:1.5"``, ...) or model.
+    rounds : int
+        Rounds; the best is kept.
+    repeats : int
+        Chunks per timing.
 
     Returns
     -------
-    dict
+    dict or None
         ``generate`` and ``fused`` (cycles per draw), their ratio ``fusion``
-        (``generate / fused``: the fused rate over the generating rate), or
-        None without a known clock.
+        (``generate / fused``: the fused rate over the generating rate) and
+        ``rounds``; None without a known clock.
     """
     freq = cpu_frequency_hz()
     if not freq:
@@ -236,12 +246,13 @@ def cycles_in_cache(model, rounds=7, repeats=64):
         fn(*args, 1, buf)  # compile and warm
     for _ in range(rounds):
         for name, fn in fns.items():
-            t0 = time.process_time()
+            t0 = time.thread_time()
             fn(*args, repeats, buf)
-            best[name] = min(best[name], time.process_time() - t0)
+            best[name] = min(best[name], time.thread_time() - t0)
     draws = repeats * kernels.CHUNK
     out = {k: v * freq / draws for k, v in best.items()}
     out["fusion"] = out["generate"] / out["fused"]
+    out["rounds"] = rounds
     return out
 
 
@@ -429,8 +440,10 @@ def format_cpu(res):
         lines.append(f"| {row['model']} | {cell('bits_draws')} | {cell('transform')} | {cell('fused')} | {row.get('fusion_ratio', row['fused'] / row['transform']):.2f} |")
     cached = {m: c for m, c in res.get("in_cache", {}).items() if c}
     if cached:
-        lines += ["", "load-independent (one thread, one cache-resident chunk per sample, CPU time x nominal clock, "
-                  "best of 7 rounds; cycles per draw):", "",
+        rounds = next(iter(cached.values()))["rounds"]
+        lines += ["", "one thread, in cache (one cache-resident chunk per sample, thread CPU time x clock, "
+                  f"best of {rounds} interleaved rounds; cycles per draw; blind to the other cores' load, not to "
+                  "the host's speed):", "",
                   "| model | generating alone | fused (+ sums) | fused rate / generating rate |",
                   "| --- | ---: | ---: | ---: |"]
         lines += [f"| {models.model_from_spec(m).spec} | {c['generate']:.2f} | {c['fused']:.2f} | {c['fusion']:.2f} |"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import numpy as np
 import torch
@@ -93,9 +94,11 @@ def mark_written(*tensors):
 
     Torch counts in-place writes of its own operations; the kernels write
     behind its back.  Bumping keeps autograd's check of saved tensors (and
-    :meth:`SignOptimizer._thresholds`' cache) honest.
+    :meth:`SignOptimizer._thresholds`' cache) honest.  One tensor per call:
+    torch before 2.5 takes no list.
     """
-    torch.autograd.graph.increment_version(list(tensors))
+    for t in tensors:
+        torch.autograd.graph.increment_version(t)
 
 
 def c_sums(c):
@@ -112,9 +115,11 @@ def momentum_sums(e, beta1, threshold, z=None, rounded=False):
     ``(zero_grad, tracing, revived)``, and with ``z`` Enim's ``(c . z, z . z)``.
     On the CPU (float32/float64, one dtype) the fused kernel, with ``c``
     formed in float64 (as :func:`optim_kernels.enim_update` forms it) or with
-    ``rounded`` as Lion's step forms it; elsewhere torch, with ``c`` formed in
-    the parameter's dtype as the torch update forms it, then summed in
-    float64.  Each optimizer's sums see the ``c`` its update uses.
+    ``rounded`` as Lion's fused kernel forms it (torch's own rounding on CPUs
+    with FMA); elsewhere torch, with ``c`` formed in the parameter's dtype as
+    the torch update forms it, then summed in float64.  Where an optimizer
+    steps with torch's operations on the CPU its ``c`` may differ from the
+    summed one in the last bit.
     """
     m, g = e.momentum, e.grad
     if fast_path(m, g, *(() if z is None else (z,))) and m.dtype == g.dtype:
@@ -168,7 +173,8 @@ class SignOptimizer(torch.optim.Optimizer):
         self.telemetry = None
         #: Every step's telemetry, in order (clear it at will).
         self.history = []
-        self._momentum_sq = {}  # id(momentum) -> (momentum, version, ||m||^2): see _thresholds
+        # id(momentum) -> (weak reference to it, version, ||m||^2): see _thresholds
+        self._momentum_sq = {}
 
     def add_param_group(self, param_group):
         merged = dict(self.defaults)
@@ -209,12 +215,14 @@ class SignOptimizer(torch.optim.Optimizer):
 
         A momentum's squared norm comes from the previous step's fused kernel
         when the momentum has not been written since (its version counter
-        says so), else from one pass over it.
+        says so), else from one pass over it.  Writes that bypass the version
+        counter (through ``.data`` or a numpy view of the state) are not seen:
+        call :meth:`forget_momentum_norms` after them.
         """
         m2, count = {}, {}
         for e in entries:
             cached = self._momentum_sq.get(id(e.momentum))
-            if cached is not None and cached[0] is e.momentum and cached[1] == e.momentum._version:
+            if cached is not None and cached[0]() is e.momentum and cached[1] == e.momentum._version:
                 value = cached[2]
             else:
                 value = as_numbers(c_sums(e.momentum))[1]
@@ -224,7 +232,16 @@ class SignOptimizer(torch.optim.Optimizer):
 
     def _remember_momentum_sq(self, e, value):
         """Keep ``||m||^2`` of a momentum just written by a kernel, for the next step's threshold."""
-        self._momentum_sq[id(e.momentum)] = (e.momentum, e.momentum._version, value)
+        self._momentum_sq[id(e.momentum)] = (weakref.ref(e.momentum), e.momentum._version, value)
+
+    def forget_momentum_norms(self):
+        """Drop the momenta's squared norms kept for the telemetry's ``revived`` threshold.
+
+        Needed only after writing the optimizer's momenta in a way torch's
+        version counter does not see (``state["exp_avg"].data[...] = ...``, a
+        numpy view); the next step then measures them again.
+        """
+        self._momentum_sq.clear()
 
     def _record(self, entries, sums, angle=None):
         """Build and keep the step's telemetry from per-tensor :func:`momentum_sums`.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import torch
 
@@ -12,6 +13,16 @@ from .base import (ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, 
                    fused_step_path, mark_written, momentum_sums)
 
 __all__ = ["Enim"]
+
+
+class PendingDraw(NamedTuple):
+    """The ``z`` an update drew ahead for the next step: its Philox key, the tensors it
+    was drawn for (``Enim._layout``), and whether the buffer holds it (False after
+    ``load_state_dict``: the buffer is not saved, the key is)."""
+
+    key: tuple
+    layout: tuple
+    filled: bool
 
 
 class Enim(SignOptimizer):
@@ -33,8 +44,12 @@ class Enim(SignOptimizer):
 
     Parameters
     ----------
-    params, lr, betas, weight_decay, foreach, telemetry
+    params, lr, betas, weight_decay, telemetry
         As in :class:`Lion`.
+    foreach : bool or None
+        ``None`` (default): the fused kernels on the CPU (float32/float64).
+        ``True`` / ``False``: torch's operations, one tensor at a time either
+        way (the sums over every tensor must precede any update).
     angle : float, "lni", "lion" or callable
         The turn ``t``: a float in ``[0, pi]`` radians (``0``: normalised SGD
         with Lion's momentum, the paper's Norm SGD); ``"lni"``: drawn every
@@ -123,8 +138,7 @@ class Enim(SignOptimizer):
         self.seed = int(seed)
         self._generator.manual_seed(self.seed)
         self._z = None
-        #: The z drawn ahead by the last update (see :meth:`_first_pass`): ``(key, layout,
-        #: filled)``, or None.
+        #: The z drawn ahead by the last update (see :meth:`_first_pass`), or None.
         self._pending = None
         if scope == "tensor" and isinstance(angle, float) and angle not in (0.0, math.pi):
             for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
@@ -200,7 +214,7 @@ class Enim(SignOptimizer):
     # -- state --
 
     def _extra_state(self):
-        pending = None if self._pending is None else {"key": self._pending[0], "layout": self._pending[1]}
+        pending = None if self._pending is None else {"key": self._pending.key, "layout": self._pending.layout}
         return {"steps": self.steps, "seed": self.seed, "generator": self._generator.get_state(), "pending": pending}
 
     def _load_extra_state(self, extra):
@@ -209,7 +223,7 @@ class Enim(SignOptimizer):
         self._generator.set_state(extra["generator"])
         pending = extra.get("pending")
         # the buffer is not saved: the next step draws it again from the key
-        self._pending = None if pending is None else (tuple(pending["key"]), tuple(pending["layout"]), False)
+        self._pending = None if pending is None else PendingDraw(tuple(pending["key"]), tuple(pending["layout"]), False)
 
     # -- the step --
 
@@ -225,9 +239,9 @@ class Enim(SignOptimizer):
             start += k
         return views
 
-    @staticmethod
-    def _fused_update(e, z):
-        return fused_step_path(e) and z.dtype == e.param.dtype
+    def _fused_update(self, e, z):
+        """Whether the fused kernel steps this tensor (not with an explicit ``foreach``)."""
+        return self.foreach is None and fused_step_path(e) and z.dtype == e.param.dtype
 
     def _update(self, e, z, beta1, beta2, alpha, beta, lr, wd, telemetry, next_key=None, sample=0):
         """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``, then the momentum
@@ -251,7 +265,7 @@ class Enim(SignOptimizer):
 
     def _fused_draws(self, entries):
         """Whether ``z`` is drawn by the fused kernels (CPU, momenta and gradients of one float dtype)."""
-        return self.FUSED_DRAWS and self.device.type == "cpu" and all(
+        return self.FUSED_DRAWS and self.foreach is None and self.device.type == "cpu" and all(
             fast_path(e.momentum, e.grad) and e.momentum.dtype == e.grad.dtype for e in entries)
 
     def _layout(self, entries):
@@ -274,9 +288,9 @@ class Enim(SignOptimizer):
         if not self._fused_draws(entries):
             self._normal_(zs)
             return [momentum_sums(e, b[0], 0.0 if t is None else t, z) for e, z, b, t in zip(entries, zs, betas, thr)]
-        if pending is not None and not fresh and pending[1] == self._layout(entries):
-            key, _, filled = pending
-            if not filled:  # after load_state_dict: the buffer is drawn again from its key
+        if pending is not None and not fresh and pending.layout == self._layout(entries):
+            key = pending.key
+            if not pending.filled:  # after load_state_dict: the buffer is drawn again from its key
                 for i, z in enumerate(zs):
                     optim_kernels.fill_normals(flat_numpy(z), key, i)
             return [optim_kernels.momentum_sums(flat_numpy(e.momentum), flat_numpy(e.grad), b[0],
@@ -373,7 +387,7 @@ class Enim(SignOptimizer):
             if m2 is not None:
                 self._remember_momentum_sq(e, m2)
         if ahead:
-            self._pending = (next_key, self._layout(entries), True)
+            self._pending = PendingDraw(next_key, self._layout(entries), True)
 
         if telemetry:
             self._record(entries, [s[:6] for s in sums], applied)

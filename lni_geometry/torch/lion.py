@@ -73,7 +73,9 @@ class Lion(SignOptimizer):
           moves them along the momentum: momentum tracing, paper Sec. 3);
         - ``"revived"``: non-zero gradient while ``|m|`` was below
           :data:`REVIVED_FRACTION` ``= 1e-3`` of the group's momentum RMS
-          (the paper's Fig. 4, center left; 0 while the RMS is 0);
+          (the paper's Fig. 4, center left; 0 while the RMS is 0; the RMS is
+          kept from the step that wrote the momenta, see
+          :meth:`forget_momentum_norms`);
         - ``"per_tensor"``: per parameter, ``index`` (its position over all
           groups, as in ``state_dict``), ``group``, ``shape``, ``n``,
           ``zero_grad``, ``tracing``, ``revived``.
