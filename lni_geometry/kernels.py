@@ -39,14 +39,12 @@ LANES = 16  # float64 accumulators per sum (two AVX-512 registers: two independe
 def _lane_loop(builder, pointers, n, width, body):
     """Emit a loop over ``pointers[k][j : j + LANES]`` for ``j < n - n % LANES``.
 
-    ``n`` is not checked against the buffers' lengths: the callers pass tile
-    buffers and ``n <= `` their size.
-
     ``body(builder, vectors, accumulators)`` returns the ``width`` new
     ``<LANES x double>`` accumulators from the loaded vectors (one per
     pointer) and the old ones (zero at the start).  Returns the accumulators
     after the loop, each folded pairwise ``(0+1), (2+3), ...``, then those
-    pairs pairwise, to one double.
+    pairs pairwise, to one double.  ``n`` is not checked against the buffers'
+    lengths: the callers pass tile buffers and ``n`` at most their size.
     """
     i64 = ir.IntType(64)
     vty = ir.VectorType(ir.DoubleType(), LANES)
@@ -90,7 +88,6 @@ def _vector_intrinsic(builder, name, nargs):
 
 def _is_float64_buffer(buf):
     return isinstance(buf, types.Array) and buf.dtype == types.float64 and buf.ndim == 1 and buf.layout == "C"
-
 
 
 @intrinsic
