@@ -294,6 +294,24 @@ def _rate(fn, count, repeat):
     return _rates({"x": (fn, count)}, repeat)[0]["x"]
 
 
+def _paired_ratios(dim, samples, threads, rounds):
+    """Ours / numba + Generator per round, the two timed back to back on the same samples count.
+
+    The VM's speed drifts by tens of percent within a minute; a ratio of two
+    rates measured seconds apart moves with it, a ratio within one round much
+    less.
+    """
+    n = dim * samples
+    sample_angles(dim, samples, seed=1, backend="cpu")  # compiled and warm
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        sample_angles(dim, samples, seed=1, backend="cpu")
+        ours = n / (time.perf_counter() - t0)
+        out.append(ours / numba_generator_peer(dim, samples, threads))
+    return out
+
+
 def bench_cpu(dim=1 << 20, samples=None, repeat=3):
     """Normals per second of the CPU backend and its two peers, and the breakdown.
 
@@ -331,7 +349,9 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
              "fusion_ratio": ratios[((m, "fused"), (m, "transform"))]} for m in models_for_breakdown]
     in_cache = {m: cycles_in_cache(m) for m in models_for_breakdown}
     npy = numpy_peer(dim, max(repeat, 8))
-    gen = max(numba_generator_peer(dim, max(threads, samples // 4), threads) for _ in range(repeat))
+    gen_samples = max(threads, samples // 4)
+    gen = max(numba_generator_peer(dim, gen_samples, threads) for _ in range(repeat))
+    paired = _paired_ratios(dim, gen_samples, threads, max(repeat, 5))
     mkl = mkl_peer(dim, max(repeat, 3))
     freq = cpu_frequency_hz()
     res = {
@@ -343,6 +363,8 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
         "numba_generator": gen,
         "ratio_numpy": ours / npy,
         "ratio_numba_generator": ours / gen,
+        "ratio_numba_generator_paired": float(np.median(paired)),
+        "ratio_numba_generator_paired_range": (float(min(paired)), float(max(paired))),
         "philox_words": philox,
         "transform": transform,
         "fusion_ratio": ratios[("ours", "transform")],
@@ -414,7 +436,10 @@ def format_cpu(res):
         (f"| Intel MKL (mkl_random {res['mkl_method']}), 1 thread, numpy sums | {res['mkl']:.3e} | {res['mkl'] / res['ours']:.2f} |"
          if res.get("mkl") else "| Intel MKL (mkl_random): not installed (pip install \"lni-geometry[bench]\") | | |"),
         "",
-        f"ours / numpy = {res['ratio_numpy']:.1f}x, ours / numba+Generator = {res['ratio_numba_generator']:.2f}x",
+        f"ours / numpy = {res['ratio_numpy']:.1f}x, ours / numba+Generator = {res['ratio_numba_generator']:.2f}x "
+        f"(best rates); {res['ratio_numba_generator_paired']:.2f}x (median of "
+        f"{res['ratio_numba_generator_paired_range'][0]:.2f}..{res['ratio_numba_generator_paired_range'][1]:.2f}, "
+        "ours and it timed back to back in each round)",
         "",
         "where the time goes (all threads):",
         f"  Philox4x32-10 words alone:        {res['philox_words']:.3e} words/s",
