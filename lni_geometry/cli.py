@@ -387,7 +387,8 @@ def cmd_training_figure(args):
     try:
         import torch
     except ImportError:
-        raise UsageError('figures 2 to 6 train networks and need PyTorch: pip install "lni-geometry[torch]"') from None
+        raise UsageError('figures 2 to 6 train networks and need PyTorch and scikit-learn: '
+                         'pip install "lni-geometry[experiments]"') from None
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no GPU (torch.cuda.is_available() is False); use --device cpu")
     from .experiments import figures

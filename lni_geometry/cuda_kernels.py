@@ -18,7 +18,7 @@ same functions compiled for the CPU.  The work layout the kernels follow
 
 from __future__ import annotations
 
-from numba import cuda, float64, int64
+from numba import cuda, float64, int64, njit
 
 from . import rng
 from .models import GAUSSIAN_ID, fill_coords, gaussian_block
@@ -41,6 +41,12 @@ LOCAL_COORDS = 16
 # --- kernels ----------------------------------------------------------------
 # Integer arguments arrive as int64 and thread indices are cast to int64 at
 # once, so no uint64/int64 mix (which numba would promote to float64) occurs.
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _add_coordinate(s1, s2, st, z):
+    """One coordinate into the three running sums: ``|z|``, ``z**2``, ``z``."""
+    return s1 + abs(z), s2 + z * z, st + z
 
 
 @cuda.jit
@@ -73,28 +79,17 @@ def slice_sums_kernel(model_id, p0, p1, k0, k1, group, sample0, dim, nslices, it
                     m = n - 4 * b
                     if m > 0:
                         z0, z1, z2, z3 = gaussian_block(k0, k1, sample, coord0 // 4 + b)
-                        s1 += abs(z0)
-                        s2 += z0 * z0
-                        st += z0
+                        s1, s2, st = _add_coordinate(s1, s2, st, z0)
                         if m > 1:
-                            s1 += abs(z1)
-                            s2 += z1 * z1
-                            st += z1
+                            s1, s2, st = _add_coordinate(s1, s2, st, z1)
                         if m > 2:
-                            s1 += abs(z2)
-                            s2 += z2 * z2
-                            st += z2
+                            s1, s2, st = _add_coordinate(s1, s2, st, z2)
                         if m > 3:
-                            s1 += abs(z3)
-                            s2 += z3 * z3
-                            st += z3
+                            s1, s2, st = _add_coordinate(s1, s2, st, z3)
             else:
                 fill_coords(model_id, p0, p1, k0, k1, sample, coord0, n, buf)
                 for q in range(n):
-                    z = buf[q]
-                    s1 += abs(z)
-                    s2 += z * z
-                    st += z
+                    s1, s2, st = _add_coordinate(s1, s2, st, buf[q])
     sh1[t] = s1
     sh2[t] = s2
     sht[t] = st

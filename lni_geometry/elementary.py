@@ -9,11 +9,10 @@ loops that call them.  Each is tested against numpy (``tests/test_rng.py``,
 ``tests/test_models_heavy.py`` through :func:`elementary`).
 
 - :func:`log_positive`: ``log x`` of a positive normal float64 (fdlibm e_log.c);
-- :func:`cos_sin_turn`: ``(cos t, sin t)``, ``t = 2 pi (w + 1/2) 2**-32`` of a word
-  (fdlibm k_sin.c, k_cos.c);
+- :func:`neg2_log_word32`, :func:`cos_sin_turn32`: Box-Muller's ``-2 log u`` and
+  ``(cos t, sin t)`` of a 32-bit word in float32 lanes (stream version 2);
 - :func:`sin_half_turns`: ``sin(pi t)`` on ``[0, 1]`` (a fitted polynomial);
 - :func:`exp_finite`, :func:`expm1_finite`: ``exp``, ``exp - 1`` (Cody-Waite);
-- :func:`log1p_neg`: ``log(1 - p)`` (Goldberg);
 - :func:`sqrt_nonneg`, :func:`f64_bits`, :func:`bits_f64`: the LLVM square root
   and bit casts they are built from;
 - :func:`fma`: ``a * b + c`` rounded once (LLVM ``fma``), in float32 or float64:
@@ -37,7 +36,6 @@ __all__ = [
     "CONTRACT",
     "bits_f32",
     "bits_f64",
-    "cos_sin_turn",
     "cos_sin_turn32",
     "elementary",
     "exp_finite",
@@ -45,7 +43,6 @@ __all__ = [
     "fma",
     "f32_bits",
     "f64_bits",
-    "log1p_neg",
     "log_positive",
     "neg2_log_word32",
     "sin_half_turns",
@@ -222,8 +219,8 @@ _MANT_MASK = np.uint64(0x000FFFFFFFFFFFFF)
 _ONE_BITS = np.uint64(0x3FF0000000000000)
 
 
-# Minimax coefficients of fdlibm (Sun Microsystems, 1993: e_log.c, k_sin.c,
-# k_cos.c), accurate to about 2**-58 on their reduced ranges.
+# Minimax coefficients of fdlibm (Sun Microsystems, 1993: e_log.c), accurate to
+# about 2**-58 on the reduced range.
 _LG1 = 6.666666666666735130e-01
 _LG2 = 3.999999999940941908e-01
 _LG3 = 2.857142874366239149e-01
@@ -231,18 +228,6 @@ _LG4 = 2.222219843214978396e-01
 _LG5 = 1.818357216161805012e-01
 _LG6 = 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
-_S1 = -1.66666666666666324348e-01
-_S2 = 8.33333333332248946124e-03
-_S3 = -1.98412698298579493134e-04
-_S4 = 2.75573137070700676789e-06
-_S5 = -2.50507602534068634195e-08
-_S6 = 1.58969099521155010221e-10
-_C1 = 4.16666666666666019037e-02
-_C2 = -1.38888888888741095749e-03
-_C3 = 2.48015872894767294178e-05
-_C4 = -2.75573143513906633035e-07
-_C5 = 2.08757232129817482790e-09
-_C6 = -1.13596475577881948265e-11
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -270,55 +255,8 @@ def log_positive(x):
     return dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def _sin_poly(x):
-    # fdlibm __kernel_sin on [0, pi/4]
-    z = x * x
-    r = _S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))
-    return x + x * z * (_S1 + z * r)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _cos_poly(x):
-    # fdlibm __kernel_cos on [0, pi/4] (the |x| < 0.3 branch's form; on
-    # [0.3, pi/4] it loses at most an ulp or two against fdlibm's split form)
-    z = x * x
-    r = z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6)))))
-    return 1.0 - (0.5 * z - z * r)
-
-
-_QUARTER_TURN_STEP = (math.pi / 2.0) * 2.0**-30
 _MASK30 = np.uint32(0x3FFFFFFF)
 _HALF30 = np.uint32(0x20000000)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def cos_sin_turn(w):
-    """``(cos t, sin t)`` for ``t = 2 pi (w + 1/2) 2**-32``, branch-free.
-
-    The top two bits of ``w`` pick the quadrant; the angle within the quadrant is
-    folded to ``[0, pi/4]`` exactly in integer arithmetic, where the polynomials
-    are accurate to ``1e-16``.
-    """
-    w = uint32(w)
-    q = w >> uint32(30)
-    t = w & _MASK30
-    mirror = t >= _HALF30
-    t = (_MASK30 - t) if mirror else t
-    x = (float64(t) + 0.5) * _QUARTER_TURN_STEP
-    s0 = _sin_poly(x)
-    c0 = _cos_poly(x)
-    # The folded angle is x (or pi/2 - x when mirrored: sin and cos swap); a
-    # quarter turn swaps them again, so one swap flag and two signs suffice:
-    # quadrant q -> (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c).
-    swap = mirror != ((q & uint32(1)) == uint32(1))
-    a = s0 if swap else c0
-    b = c0 if swap else s0
-    sign_c = 1.0 - 2.0 * float64(((q + uint32(1)) >> uint32(1)) & uint32(1))
-    sign_s = 1.0 - 2.0 * float64(q >> uint32(1))
-    cq = sign_c * a
-    sq = sign_s * b
-    return cq, sq
 
 
 # --- the float32 Box-Muller pieces (stream version 2) ---------------------------
@@ -413,8 +351,8 @@ _TWO_M30_F = _F32(2.0**-30)
 def cos_sin_turn32(w):
     """``(cos t, sin t)`` in float32, ``t = 2 pi (w + 1/2) 2**-32``, branch-free.
 
-    As :func:`cos_sin_turn`: the top two bits pick the quadrant, the angle is
-    folded exactly in integers to ``y`` quarter turns, ``y`` in ``[0, 1/2]``;
+    The top two bits of ``w`` pick the quadrant, the angle is folded exactly
+    in integers to ``y`` quarter turns, ``y`` in ``[0, 1/2]``;
     then Taylor polynomials in ``y`` (``pi/2`` and ``pi**2/8`` split in two
     float32 parts).  Error below ``2e-7`` relative to the larger of the two.
     """
@@ -445,10 +383,12 @@ _INV_LN2 = 1.4426950408889634
 _ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: x + magic - magic rounds to an integer
 _EXP_MIN = -746.0  # exp below this is 0 in float64
 _EXP_MAX = 710.0  # exp above this is inf in float64
-#: LLVM fast-math flags of the heavy-tailed fills: only ``contract`` (``a * b + c``
-#: may become one fused multiply-add, rounded once, as NVVM does on GPUs); no
-#: reassociation, no approximate functions, NaN and inf kept.  The Gaussian
-#: fill is compiled without it, so its stream is unchanged.
+#: LLVM fast-math flags of the coordinate fills (Gaussian, stable, Student-t): only
+#: ``contract`` (``a * b + c`` may become one fused multiply-add, rounded once, as
+#: NVVM does on GPUs); no reassociation, no approximate functions, NaN and inf kept.
+#: A function compiled ``inline="always"`` takes the flags of the function it is
+#: inlined into: the flags of the fills (``fill_gaussian``, ``fill_gaussian_tile``,
+#: ``fill_stable``, ...) are the ones that fix the stream.
 CONTRACT = {"contract"}
 
 
@@ -543,20 +483,6 @@ def expm1_finite(x):
     return q if k == int64(0) else e
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def log1p_neg(p):
-    """``log(1 - p)`` for ``p`` in ``[0, 1)``, branch-free, accurate for small ``p``.
-
-    Goldberg's trick: with ``u = fl(1 - p)``, ``log(1 - p) = log(u) * (-p)/(u - 1)``
-    (``-p`` itself when ``u`` rounds to 1).
-    """
-    u = 1.0 - p
-    v = u - 1.0
-    ratio = (-p) / (v if v != 0.0 else -1.0)
-    lu = log_positive(u if v != 0.0 else 0.5)
-    return -p if v == 0.0 else lu * ratio
-
-
 # --- vectorised wrapper (for tests and tools) ---------------------------------
 
 
@@ -568,17 +494,15 @@ def _apply_unary(kind, x, out):
             out[i] = exp_finite(v)
         elif kind == 1:
             out[i] = expm1_finite(v)
-        elif kind == 2:
-            out[i] = log1p_neg(v)
         else:
             out[i] = sin_half_turns(v)
 
 
-_UNARY = {"exp": 0, "expm1": 1, "log1p_neg": 2, "sin_half_turns": 3}
+_UNARY = {"exp": 0, "expm1": 1, "sin_half_turns": 2}
 
 
 def elementary(name, x):
-    """Apply a device function (``exp``, ``expm1``, ``log1p_neg``, ``sin_half_turns``) to an array.
+    """Apply a device function (``exp``, ``expm1``, ``sin_half_turns``) to an array.
 
     For testing the branch-free functions against numpy.
     """

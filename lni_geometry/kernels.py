@@ -28,7 +28,7 @@ from numba import float64, int64, njit, prange, types, uint32, uint64
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .elementary import cos_sin_turn32, neg2_log_word32, sqrt_nonneg
+from .elementary import CONTRACT, cos_sin_turn32, neg2_log_word32, sqrt_nonneg
 from .models import fill_coords, fill_tile
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
@@ -268,7 +268,7 @@ def coords_of_samples(model_id, p0, p1, k0, k1, start, samples, dim, block, out)
 _MOMENT_BLOCK = 1 << 12
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=CONTRACT)
 def _box_muller_moment_sums(first, stride, count, jitter, out):
     """Sums over the words ``w = first + stride * i (+ j_i)``, ``i < count`` (a multiple of
     ``_MOMENT_BLOCK``) of ``r, r**2, |c|, c**2, |s|, s**2`` (the float32 radius,

@@ -159,6 +159,16 @@ def student_t_from_words(w0, w1, w2, w3, df, two_over_df):
     return t, ok
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def _student_t_first_draws(k0, k1, sample, block0, n, df, two_over_df, out):
+    """Draw 0 of coordinates ``block0 .. block0 + n - 1`` into ``out[:n]`` (NaN where rejected)."""
+    nan = np.nan
+    for j in range(n):
+        w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
+        t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
+        out[j] = t if ok else nan
+
+
 @njit(inline="always", cache=True, error_model="numpy", fastmath=CONTRACT)
 def _student_t_retries(k0, k1, sample, block0, n, df, two_over_df, idx, cand, out):
     """Replace the NaN (rejected) entries of ``out[:n]`` by their retries.
@@ -204,14 +214,9 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
     indices in a vectorised loop, with the same values.
     """
     two_over_df = 2.0 / df
-    nan = np.nan
-    for j in range(nblocks):
-        w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
-        t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
-        out[j] = t if ok else nan
-    # The retries one coordinate at a time: no scratch array, so this compiles for CUDA
-    # too (a device function cannot allocate); the tile fill below retries the same
-    # draws through a compacted list, with the same values.
+    _student_t_first_draws(k0, k1, sample, block0, nblocks, df, two_over_df, out)
+    # The retries one coordinate at a time: no scratch array, so that this compiles
+    # for CUDA too (a device function cannot allocate).
     for j in range(nblocks):
         if out[j] != out[j]:
             for d in range(1, STUDENT_T_MAX_DRAWS):
@@ -224,15 +229,12 @@ def fill_student_t(k0, k1, sample, block0, nblocks, df, out):
 
 @njit(cache=True, error_model="numpy", fastmath=CONTRACT)
 def fill_student_t_tile(k0, k1, sample, coord0, n, df, words, out):
-    """:func:`fill_student_t` of ``n`` coordinates from ``coord0`` into ``out[:n]``,
-    with its scratch taken from ``words`` (uint32, at least ``4 n``) instead of
-    allocated: the same code, so the same values."""
+    """The values of :func:`fill_student_t` for ``n`` coordinates from ``coord0`` into
+    ``out[:n]``: the same first draws, then the rejected ones retried through a
+    compacted index list (:func:`_student_t_retries`, its scratch taken from
+    ``words``: uint32, at least ``4 n``), with the same values (tested)."""
     two_over_df = 2.0 / df
-    nan = np.nan
-    for j in range(n):
-        w0, w1, w2, w3 = stream_words(k0, k1, sample, coord0 + j, 0)
-        t, ok = student_t_from_words(w0, w1, w2, w3, df, two_over_df)
-        out[j] = t if ok else nan
+    _student_t_first_draws(k0, k1, sample, coord0, n, df, two_over_df, out)
     _student_t_retries(k0, k1, sample, coord0, n, df, two_over_df,
                        words[:n], words[2 * n:4 * n].view(np.float64), out)
 

@@ -60,8 +60,8 @@ the tile fills are tested bit for bit against ``fill_coords``.)
    versions with the same ``STREAM_VERSION``, thread counts, chunkings and
    start offsets; across machines, bit-stable wherever numba/LLVM emit the same
    IEEE operations (the transforms use no libm calls and no fast-math beyond
-   ``contract`` in the heavy-tailed fills, which can differ between CPUs with
-   and without FMA in the last bit).
+   ``contract`` in the fills, which can differ between CPUs with and without
+   FMA in the last bit).
 4. **CPU sums** (``sample_angles(..., backend="cpu")`` and ``"dask"`` with CPU
    workers): added in the fixed order of :mod:`lni_geometry.kernels`, so
    bit-identical for any thread count, worker count and split of the sample
@@ -119,14 +119,11 @@ generation of random normal deviates", Ann. Math. Stat. 29 (1958).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, uint32, uint64, float64
 
-# log_positive, cos_sin_turn, sqrt_nonneg: the Box-Muller transform's functions,
-# importable from here as before (tests/test_rng.py); their home is .elementary
-from .elementary import cos_sin_turn, cos_sin_turn32, log_positive, neg2_log_word32, sqrt_nonneg
+# the Box-Muller transform's functions; their home is .elementary
+from .elementary import CONTRACT, cos_sin_turn32, neg2_log_word32, sqrt_nonneg
 
 __all__ = [
     "STREAM_VERSION",
@@ -361,7 +358,7 @@ def uniform32(w):
     return (float64(w) + 0.5) * _TWO_M32
 
 
-@njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
+@njit(inline="always", cache=True, error_model="numpy", fastmath=CONTRACT)
 def box_muller(wa, wb):
     """Two independent standard normals from two words (Box-Muller).
 

@@ -68,7 +68,6 @@ __all__ = [
     "check_dim",
     "check_hyperparameters",
     "check_int",
-    "check_real",
 ]
 
 #: Largest dimension: coordinate blocks stay far below 2**64 and float64 sums exact enough.
@@ -234,11 +233,6 @@ class Domain:
 def check_int(name, value, low, high=None):
     """An integer in ``[low, high]`` (``high=None``: no upper end), as a Python int."""
     return Domain(name, "int", low, high).check(value)
-
-
-def check_real(name, value, low, high, low_open=True, high_open=False):
-    """A finite real in an interval (open at ``low`` by default), as a float."""
-    return Domain(name, "real", low, high, low_open, high_open).check(value)
 
 
 def check_count(name, value, *, optional=False):

@@ -246,7 +246,7 @@ def render(rows, self_rows, speed, meta):
     w("  difference of the density from the recursion's over the central 99.9%, and the")
     w("  largest difference of the cdfs over the whole support. These two have no Monte Carlo")
     w("  noise; the recursion's own error is in the next table.")
-    w(f"- The last row of each dimension is the **sphere factor alone**, the fixed-axis law")
+    w("- The last row of each dimension is the **sphere factor alone**, the fixed-axis law")
     w("  `sin^(n-2)(a)/B_n` (`FixedAxisAngle`): the seed paper's starting point without the")
     w("  orthant fraction `g_n`. Its `inf` entries: the law gives a bin that holds samples")
     w("  a probability that underflows to 0.")
@@ -277,7 +277,7 @@ def render(rows, self_rows, speed, meta):
     a100, a1000 = _find(rows, 100, "auto"), _find(rows, 1000, "auto")
     w("## What the table says")
     w("")
-    w(f"- **The sphere factor alone is not the law of the bisector angle at any n.** Its Kolmogorov")
+    w("- **The sphere factor alone is not the law of the bisector angle at any n.** Its Kolmogorov")
     w(f"  distance to the sampled angles is {fixed[0]['D']:.2f} at n = {fixed[0]['dim']} and at least "
       f"{min(r['D'] for r in fixed if r['dim'] >= 100):.2f} from n = 100 on:")
     w("  `sin^(n-2)` peaks at 90 degrees, while the bisector angle sits near 37.07 degrees. The")

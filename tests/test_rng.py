@@ -9,12 +9,11 @@ from numba import njit
 from scipy import stats
 
 from lni_geometry import rng, sample_vectors
+from lni_geometry.elementary import log_positive
 from lni_geometry.rng import (
     MAX_NORMAL,
     box_muller,
-    cos_sin_turn,
     key_from_seed,
-    log_positive,
     philox4x32_10,
     stream_words,
 )
@@ -118,27 +117,9 @@ def test_key_from_bad_seed(seed, err):
 
 
 @njit(cache=True)
-def _cos_sin_many(w, c, s):
-    for i in range(w.size):
-        c[i], s[i] = cos_sin_turn(w[i])
-
-
-@njit(cache=True)
 def _log_many(x, out):
     for i in range(x.size):
         out[i] = log_positive(x[i])
-
-
-def test_cos_sin_turn_against_numpy():
-    w = np.random.default_rng(1).integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
-    edges = [0, 1, 2**29 - 1, 2**29, 2**30 - 1, 2**30, 2**31 - 1, 2**31, 3 * 2**30, 2**32 - 1]
-    w = np.concatenate([w, np.array(edges, dtype=np.uint32)])
-    c = np.empty(w.size)
-    s = np.empty(w.size)
-    _cos_sin_many(w, c, s)
-    t = 2 * np.pi * (w.astype(np.float64) + 0.5) * 2.0**-32
-    assert np.abs(c - np.cos(t)).max() < 2e-15
-    assert np.abs(s - np.sin(t)).max() < 2e-15
 
 
 def test_log_positive_against_numpy():

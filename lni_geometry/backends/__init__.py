@@ -37,8 +37,9 @@ names through it and calls every backend the same way::
   backends without options have ``Options = None`` and refuse any.
   ``DaskOptions(client, chunk_samples, worker_backend)`` is the Dask
   backend's.
-- It checks its arguments through :mod:`lni_geometry.validation`
-  (:func:`check_sums_args`, :func:`check_options`) before any work.
+- It checks its arguments with :func:`check_sums_args` and
+  :func:`check_options` (this module, on :mod:`lni_geometry.validation`'s
+  domains) before any work.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ Parity with the CPU
 -------------------
 The Philox words are integer arithmetic and identical to the CPU's.  The sums
 are added in a different order than :mod:`lni_geometry.kernels` (a tree, not
-eight lanes), so they are not bit-identical: under the simulator, where the
+its 16 lanes), so they are not bit-identical: under the simulator, where the
 coordinates are bit-identical, ``|cuda - cpu| <= 1e-12 * scale`` with
 ``scale = l1`` for ``l1`` and ``total`` and ``scale = l2sq`` for ``l2sq``
 (tested).  On a GPU NVVM contracts ``a * b + c`` into fused multiply-adds

@@ -14,13 +14,16 @@ Rows of the CPU benchmark (all at the same ``dim``, best of ``repeat`` runs):
   thread, the fastest of its basic generators and normal methods in the run;
 - the breakdown of our kernel: Philox words alone, Philox + Box-Muller written
   to a buffer (no sums), and the full fused kernel, so one sees where the time
-  goes, for every model of ``models_for_breakdown`` (:func:`breakdown`), with
-  the instruction set (:func:`instruction_set`) and nominal clock beside the
-  cycles per draw; and the same per model on one thread in cache, by CPU time
-  (:func:`cycles_in_cache`), which a drifting VM or a job on the other core
-  hardly moves.  Our rows are timed interleaved (every one once per round,
-  :func:`_rates`) and the fused/transform ratios are medians of per-round
-  ratios, so that a load that comes and goes does not move them.
+  goes, for every model of ``models_for_breakdown`` (the Gaussian's rows are
+  also the top rows), with the instruction set (:func:`instruction_set`) and
+  the clock of ``/proc/cpuinfo`` beside the cycles per draw; and the same per
+  model on one thread in cache, by the thread's CPU time
+  (:func:`cycles_in_cache`), which a job on the other core hardly moves (the
+  VM's host still does).  Our rows are timed interleaved (every one once per
+  round, :func:`_rates`) and the fused/transform ratios are medians of
+  per-round ratios, so that a load that comes and goes does not move them;
+- ours / numba + Generator also as the median of rounds in which the two are
+  timed back to back (:func:`_paired_ratios`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from .. import kernels, models, rng
 from ..runs import cpu_frequency_hz, machine_description
 from ..sampling import sample_angles
 
-__all__ = ["bench_cpu", "bench_memory", "breakdown", "cycles_in_cache", "format_cpu", "format_memory", "instruction_set", "mkl_peer",
+__all__ = ["bench_cpu", "bench_memory", "cycles_in_cache", "format_cpu", "format_memory", "instruction_set", "mkl_peer",
            "numba_generator_peer", "numpy_peer"]
 
 #: The models of the per-model breakdown (the Gaussian first).
@@ -256,16 +259,6 @@ def cycles_in_cache(model, rounds=7, repeats=64):
     return out
 
 
-def breakdown(model, dim, samples, repeat):
-    """Draws per second of one model: the Philox words it consumes, Philox + its
-    transform into the tile buffers (no sums), and the fused kernel (sums too),
-    all threads, timed interleaved (:func:`_rates`).  The Gaussian consumes one
-    32-bit word per normal, the heavy-tailed models four per draw (one Philox
-    call)."""
-    rates, ratios = _rates(_breakdown_jobs(model, dim, samples), repeat, [("fused", "transform")])
-    return {"model": models.model_from_spec(model).spec, **rates, "fusion_ratio": ratios[("fused", "transform")]}
-
-
 def _rates(jobs, repeat, pairs=()):
     """Best rates of several jobs timed interleaved: each round runs every job once, in turn.
 
@@ -290,10 +283,6 @@ def _rates(jobs, repeat, pairs=()):
     return rates, ratios
 
 
-def _rate(fn, count, repeat):
-    return _rates({"x": (fn, count)}, repeat)[0]["x"]
-
-
 def _paired_ratios(dim, samples, threads, rounds):
     """Ours / numba + Generator per round, the two timed back to back on the same samples count.
 
@@ -313,37 +302,37 @@ def _paired_ratios(dim, samples, threads, rounds):
 
 
 def bench_cpu(dim=1 << 20, samples=None, repeat=3):
-    """Normals per second of the CPU backend and its two peers, and the breakdown.
+    """Normals per second of the CPU backend and its peers, and the breakdown.
 
-    Our rows (the top row, Philox words, Philox + transform, and every model's
-    breakdown) are timed interleaved, round by round (:func:`_rates`), so that
-    their ratios see the same load; the peers are timed after them.
+    Our rows (every model's breakdown; the Gaussian's gives the top rows) are
+    timed interleaved, round by round (:func:`_rates`), so that their ratios
+    see the same load; the peers are timed after them.
 
     Returns
     -------
     dict
-        Keys ``ours``, ``numpy``, ``numba_generator`` (normals/s), ``philox_words``
-        (words/s), ``transform`` (normals/s without sums), ratios, and
-        ``cycles_per_normal`` (all threads together, at the nominal clock).
+        Keys ``ours``, ``numpy``, ``numba_generator`` (normals/s), ``mkl`` and
+        ``mkl_method`` (None without ``mkl_random``), ``philox_words``
+        (words/s), ``transform`` (normals/s without sums), ``ratio_numpy``,
+        ``ratio_numba_generator`` (of best rates),
+        ``ratio_numba_generator_paired`` and ``..._paired_range`` (rounds
+        timed back to back), ``fusion_ratio``, ``breakdown`` (per model),
+        ``in_cache`` (:func:`cycles_in_cache` per model), and with a known
+        clock ``cycles_per_normal`` and the breakdown's cycles (all threads
+        together, at the clock of ``/proc/cpuinfo``).
     """
     threads = numba.get_num_threads()
     if samples is None:
         samples = max(8 * threads, (1 << 26) // dim)
-    key = rng.key_from_seed(0)
-    n = dim * samples
     heavy_samples = max(2 * threads, samples // 8)
-    jobs = {
-        "ours": (lambda: sample_angles(dim, samples, seed=1, backend="cpu"), n),
-        "philox": (lambda: _philox_only(key[0], key[1], samples, dim // 4), 4 * (dim // 4) * samples),
-        "transform": (lambda: _transform_only(0, 0.0, 0.0, key[0], key[1], samples, dim), n),
-    }
-    pairs = [("ours", "transform")]
+    jobs, pairs = {}, []
     for m in models_for_breakdown:
         sub = _breakdown_jobs(m, dim, samples if m == "gaussian" else heavy_samples)
         jobs.update({(m, k): v for k, v in sub.items()})
         pairs.append(((m, "fused"), (m, "transform")))
     rates, ratios = _rates(jobs, repeat, pairs)
-    ours, philox, transform = rates["ours"], rates["philox"], rates["transform"]
+    # the top rows are the Gaussian's breakdown: sample_angles, Philox words, Philox + transform
+    ours, philox, transform = (rates[("gaussian", k)] for k in ("fused", "bits_draws", "transform"))
     rows = [{"model": models.model_from_spec(m).spec,
              **{k: rates[(m, k)] for k in ("bits_draws", "transform", "fused")},
              "fusion_ratio": ratios[((m, "fused"), (m, "transform"))]} for m in models_for_breakdown]
@@ -367,7 +356,7 @@ def bench_cpu(dim=1 << 20, samples=None, repeat=3):
         "ratio_numba_generator_paired_range": (float(min(paired)), float(max(paired))),
         "philox_words": philox,
         "transform": transform,
-        "fusion_ratio": ratios[("ours", "transform")],
+        "fusion_ratio": ratios[(("gaussian", "fused"), ("gaussian", "transform"))],
         "mkl": mkl[0] if mkl else None,
         "mkl_method": mkl[1] if mkl else None,
         "instruction_set": instruction_set(),
@@ -449,7 +438,7 @@ def format_cpu(res):
     lines.append(f"  fused / generating alone:         {res['fusion_ratio']:.2f} (median of the ratios within each round)")
     if "cycles_per_normal" in res:
         lines += [
-            f"  cycles per normal (threads x clock / rate, {res['instruction_set']}, {res['clock_ghz']:.2f} GHz nominal): "
+            f"  cycles per normal (threads x clock / rate, {res['instruction_set']}, {res['clock_ghz']:.2f} GHz): "
             f"{res['cycles_per_normal']:.2f} "
             f"(Philox {res['cycles_per_philox_word']:.2f} per word, transform {res['cycles_per_transform_normal']:.2f})",
         ]

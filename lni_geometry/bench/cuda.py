@@ -1,4 +1,4 @@
-"""GPU benchmark and full-size GPU checks behind ``lni-geometry bench --backend cuda``.
+"""GPU benchmark behind ``lni-geometry bench --backend cuda``.
 
 Measured, never asserted; the figures go in the README with the GPU and date.
 
@@ -9,8 +9,8 @@ Measured, never asserted; the figures go in the README with the GPU and date.
   GPU's float64 throughput, and Figure 1's size (dim ``6e6``, ``1e5`` samples).
 
 The benchmark needs a real GPU and fails with a clear message without one.  The
-correctness checks it runs (parity with the CPU, the fixed-axis law) live beside
-the backend they check, in :mod:`lni_geometry.backends.cuda_parity`.
+full-size correctness checks (parity with the CPU, the fixed-axis law) live
+beside the backend they check, in :mod:`lni_geometry.backends.cuda_parity`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A finished run is one ``.npz`` file in the cache directory, named by a readable
 label and the SHA-256 of :meth:`RunConfig.key` (the configuration, the package
-version and :data:`~lni_geometry.experiments.engine.ENGINE_VERSION`), written
+version, :data:`~lni_geometry.experiments.engine.ENGINE_VERSION`, the random-stream
+and torch versions and the code fingerprint), written
 atomically (a temporary file, then ``os.replace``): a reader never sees half a
 file, and two processes that finish the same run leave one valid file.  An
 unfinished run leaves a checkpoint beside it (``.ckpt.pt``) that the next call
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DEFAULT_CACHE", "result_path", "load_result", "cached_configs"]
+__all__ = ["DEFAULT_CACHE", "result_path", "load_result"]
 
 #: The cache directory of the ``figureN`` commands unless ``--cache`` says otherwise.
 DEFAULT_CACHE = ".lni-cache"
@@ -28,8 +29,8 @@ def result_path(cache, config):
 def load_result(path, config):
     """The finished run stored at ``path``, or None when absent, unreadable or another run.
 
-    The stored key must equal ``config.key()`` (configuration, package and
-    engine versions): a file that does not match is never served.
+    The stored key must equal ``config.key()`` (configuration, versions, code
+    fingerprint): a file that does not match is never served.
     """
     from .engine import RunResult
 
@@ -43,8 +44,3 @@ def load_result(path, config):
         return None
     result.meta["cached"] = True
     return result
-
-
-def cached_configs(cache, configs):
-    """Which of ``configs`` are finished in ``cache`` (list of bool)."""
-    return [os.path.exists(result_path(cache, c)) for c in configs]

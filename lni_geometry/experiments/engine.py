@@ -6,8 +6,9 @@ device); :func:`train` trains that network with :class:`lni_geometry.torch.Lion`
 or :class:`lni_geometry.torch.Enim` and returns a :class:`RunResult`: the
 optimizer's telemetry at every step and the metrics at regular evaluations.
 With ``cache=DIR`` the result is stored on disk under a hash of the
-configuration, the package version and :data:`ENGINE_VERSION`
-(:mod:`lni_geometry.experiments.cache`), and an interrupted run continues from
+configuration, the package version, :data:`ENGINE_VERSION`, the random-stream
+version, the torch version and the code fingerprint (:func:`code_fingerprint`;
+:mod:`lni_geometry.experiments.cache`), and an interrupted run continues from
 its last checkpoint to exactly the numbers of an uninterrupted one.
 
 Determinism: the network is initialised from ``torch.manual_seed(seed)``
@@ -201,9 +202,11 @@ class RunConfig:
 
 #: Sources whose code decides the numbers of a run (relative to the package): the
 #: optimizers and their kernels (with what those import: the lane sums, the Gaussian
-#: stream, the elementary functions), the telemetry's geometry, the engine, networks, task.
+#: stream, the elementary functions), the telemetry's geometry, laws (isotropic mean)
+#: and tail index, the engine, networks, task.
 FINGERPRINT_SOURCES = ("torch", "optim_kernels.py", "kernels.py", "models.py", "rng.py", "elementary.py",
-                       "geometry.py", "experiments/engine.py", "experiments/networks.py", "experiments/tasks.py")
+                       "geometry.py", "theory", "tails.py", "experiments/engine.py", "experiments/networks.py",
+                       "experiments/tasks.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -376,7 +379,8 @@ def train(config, *, cache=None, progress=False, checkpoint_seconds=20.0, stop_a
     config : RunConfig
     cache : str or os.PathLike, optional
         Directory of finished runs (created if needed).  A finished run with
-        the same configuration, package version and engine version is read back
+        the same key (:meth:`RunConfig.key`: configuration, versions, code
+        fingerprint) is read back
         instead of trained; an unfinished one (a checkpoint from an interrupted
         call) is continued.  Without a cache the run is trained from scratch.
     progress : bool

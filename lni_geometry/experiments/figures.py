@@ -296,8 +296,8 @@ _BUILDERS = {2: _build2, 3: _build3, 4: _build4, 5: _build5, 6: _build6}
 
 
 def _known_configs(number, spec, cache):
-    """The configurations of a figure that can be listed now (Figure 3's calibrated
-    Enim runs only once Lion's runs are in the cache)."""
+    """The configurations of a figure that can be listed now (the calibrated Enim runs
+    of Figures 3 and 6 only once Lion's runs are in the cache)."""
     from .cache import load_result, result_path
 
     if number == 4:
@@ -308,6 +308,7 @@ def _known_configs(number, spec, cache):
         flat += [c for row in _enim_grid(spec) for cell in row for c in cell]
     if number == 3:
         flat += [_enim(spec, lr, s, "lion") for lr in spec["lrs"] for s in spec["seeds"]]
+    if number in (3, 6):
         results = [[load_result(result_path(cache, c), c) for c in row] for row in lion]
         if all(r is not None for row in results for r in row):
             cal = _calibrated_angles(_lion_summary(results))

@@ -17,12 +17,9 @@ import numpy as np
 from numpy.polynomial.legendre import leggauss as _leggauss_uncached
 from scipy import special as sc
 
-from ..validation import check_dim
+from ..validation import MAX_DIM, check_dim  # noqa: F401  (MAX_DIM: re-exported)
 
 __all__ = ["bisector_cos_mean", "bisector_cos_var", "leggauss"]
-
-#: Largest dimension accepted (as the sampler's).
-MAX_DIM = 2**40
 
 SQRT2 = math.sqrt(2.0)
 R_STAR = math.sqrt(2.0 / math.pi)  # limit of cos(bisector)

@@ -10,8 +10,9 @@ Algorithm 2), for each parameter ``w`` with gradient ``g`` and momentum ``m``::
     w <- w * (1 - lr * weight_decay) - lr * sign(c)        # sign(0) = 0
     m <- beta2 * m + (1 - beta2) * g
 
-exactly as lucidrains/lion-pytorch's ``Lion`` computes it (the same torch
-operations in the same order, so the same bits: decay on the old weights,
+exactly as lucidrains/lion-pytorch's ``Lion`` computes it (the same roundings,
+so the same bits: on the CPU one fused kernel that rounds as torch's operations
+do, elsewhere those operations in the same order; decay on the old weights,
 momentum in the parameter's dtype, created as zeros).  The seed paper
 (S. Elistratov, A. Podivilov, T. Iuzhakov, D. Vetrov, "Lion's sign noise can
 make training more stable", NeurIPS 2024 OPT workshop) writes Lion in its
@@ -34,10 +35,13 @@ LNI, ``B sign(B^T c)`` with ``B`` Haar-random (see :func:`lni_geometry.lni`);
 with ``t = 0`` it is normalised SGD with Lion's momentum (the paper's Norm
 SGD).  ``w`` is drawn as a Gaussian ``z`` projected on the complement of
 ``c``; the update is computed as ``alpha c + beta z`` from the sums
-``c.c``, ``c.z``, ``z.z`` (one pass over the arrays), which is the same vector.
+``c.c``, ``c.z``, ``z.z`` (a first pass over the arrays, then the update),
+which is the same vector.
+On the CPU ``z`` comes from the package's Philox stream, keyed by the
+optimizer's ``torch.Generator``.
 
 Telemetry (``telemetry=True``) records after every step, as Python numbers,
-the quantities of the paper's Figs. 2, 4 and 6 (see :meth:`Lion.step`), and
+the quantities of the paper's Figs. 2, 4 and 6 (listed in :class:`Lion`), and
 the angle budget of :func:`lni_geometry.angle_budget` that says why the sign
 angle exceeds the isotropic ``arccos(sqrt(2/pi)) = 37.07 deg``.
 """
