@@ -40,14 +40,16 @@ from numba import njit, float64, int64, uint32, uint64
 
 from .elementary import (  # noqa: F401  (elementary: re-exported for the tests)
     CONTRACT,
+    bits_f32,
     elementary,
     exp_finite,
     expm1_finite,
+    f32_bits,
     log_positive,
     sin_half_turns,
     sqrt_nonneg,
 )
-from .rng import MAX_NORMAL, box_muller, stream_words
+from .rng import MAX_NORMAL, box_muller, box_muller_pieces, stream_words
 from .validation import ALPHA, SCALE, Domain
 
 __all__ = [
@@ -65,6 +67,9 @@ __all__ = [
 
 #: Philox calls tried per Student-t coordinate before giving up (see StudentT).
 STUDENT_T_MAX_DRAWS = 64
+#: uint32 scratch per Gaussian block of :func:`fill_gaussian_tile`: four planes of
+#: Philox words and six of float32 pieces.
+GAUSSIAN_TILE_SCRATCH = 10
 _DBL_MAX = float(np.finfo(np.float64).max)
 _TWO_M53 = 2.0**-53
 _LOW31 = np.uint64(0x7FFFFFFF)
@@ -614,40 +619,65 @@ def fill_gaussian_tile(k0, k1, sample, coord0, n, words, out):
     Tile order: with ``B = n // 4`` whole blocks, coordinate ``coord0 + 4b + k``
     goes to ``out[k * B + b]`` (four planes, so the vectorised loop stores
     contiguously); the ``n mod 4`` coordinates of a last partial block follow
-    at ``out[4B + k]``.  Values are those of :func:`gaussian_block`.  Two
-    vectorised passes: the Philox words into four planes of ``words`` (scratch
-    of ``n`` rounded up to 4 uint32), then Box-Muller on them.
+    at ``out[4B + k]``.  Values are those of :func:`gaussian_block` (the same
+    operations in the same order: tested bit for bit).
+
+    Three vectorised passes over planes of ``words`` (uint32 scratch of at
+    least ``GAUSSIAN_TILE_SCRATCH * ceil(n/4)`` entries, which ``4 n`` covers
+    for ``n >= 5`` and ``4 * TILE`` always): the Philox words into four
+    planes; the float32 pieces of Box-Muller (``r``, ``cos t``, ``sin t`` of
+    both pairs) into six planes, a loop of 32-bit lanes only, so that it runs
+    16 lanes wide on AVX-512 (in one loop with the float64 products the
+    compiler took 8: 3.0 against 2.6 cycles per normal, measured on Zen 4);
+    then the exact float64 products ``r cos t``, ``r sin t``.
     """
     block0 = coord0 // 4
     nb = n // 4
     nw = (n + 3) // 4
+    if words.shape[0] < GAUSSIAN_TILE_SCRATCH * nw:
+        raise ValueError("fill_gaussian_tile: words holds fewer than 10 * ceil(n/4) entries")
     philox_planes(k0, k1, sample, block0, nw, 0, words)
-    # planes as views, so that the loop's loads and stores are contiguous
+    # planes as views, so that the loops' loads and stores are contiguous
     # vectors (indices nw + j would be gathers: numba's negative-index check)
     wa = words[:nw]
     wb = words[nw:2 * nw]
     wc = words[2 * nw:3 * nw]
     wd = words[3 * nw:4 * nw]
+    # the float32 pieces, kept as their bits in the same scratch
+    ra = words[4 * nw:5 * nw]
+    ca = words[5 * nw:6 * nw]
+    sa = words[6 * nw:7 * nw]
+    rc = words[7 * nw:8 * nw]
+    cc = words[8 * nw:9 * nw]
+    sc = words[9 * nw:10 * nw]
+    for j in range(nw):
+        r, c, s = box_muller_pieces(wa[j], wb[j])
+        ra[j] = f32_bits(r)
+        ca[j] = f32_bits(c)
+        sa[j] = f32_bits(s)
+        r, c, s = box_muller_pieces(wc[j], wd[j])
+        rc[j] = f32_bits(r)
+        cc[j] = f32_bits(c)
+        sc[j] = f32_bits(s)
     o0 = out[:nb]
     o1 = out[nb:2 * nb]
     o2 = out[2 * nb:3 * nb]
     o3 = out[3 * nb:4 * nb]
     for j in range(nb):
-        z0, z1 = box_muller(wa[j], wb[j])
-        z2, z3 = box_muller(wc[j], wd[j])
-        o0[j] = z0
-        o1[j] = z1
-        o2[j] = z2
-        o3[j] = z3
+        r = float64(bits_f32(ra[j]))
+        o0[j] = r * float64(bits_f32(ca[j]))
+        o1[j] = r * float64(bits_f32(sa[j]))
+        r = float64(bits_f32(rc[j]))
+        o2[j] = r * float64(bits_f32(cc[j]))
+        o3[j] = r * float64(bits_f32(sc[j]))
     rest = n - 4 * nb
     if rest > 0:
-        z0, z1 = box_muller(words[nb], words[nw + nb])
-        z2, z3 = box_muller(words[2 * nw + nb], words[3 * nw + nb])
-        out[4 * nb] = z0
+        r = float64(bits_f32(ra[nb]))
+        out[4 * nb] = r * float64(bits_f32(ca[nb]))
         if rest > 1:
-            out[4 * nb + 1] = z1
+            out[4 * nb + 1] = r * float64(bits_f32(sa[nb]))
         if rest > 2:
-            out[4 * nb + 2] = z2
+            out[4 * nb + 2] = float64(bits_f32(rc[nb])) * float64(bits_f32(cc[nb]))
 
 
 @njit(cache=True, error_model="numpy", fastmath=CONTRACT)
@@ -673,7 +703,9 @@ def fill_stable_tile(k0, k1, sample, coord0, n, alpha, scale, words, out):
 def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, words, out):
     """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
 
-    ``words`` is uint32 scratch of at least ``4 n`` entries.  The order inside
+    ``words`` is uint32 scratch of at least ``4 n`` entries and at least
+    ``GAUSSIAN_TILE_SCRATCH * ceil(n/4)`` (``4 * TILE`` covers both for
+    every ``n <= TILE``).  The order inside
     a tile is fixed per model (it only fixes the order of the additions); the
     Gaussian model uses :func:`fill_gaussian_tile` (tile order), the stable
     and Student-t models :func:`fill_stable_tile` and

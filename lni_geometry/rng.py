@@ -131,6 +131,7 @@ __all__ = [
     "MAX_NORMAL",
     "MAX_SAMPLE_INDEX",
     "box_muller",
+    "box_muller_pieces",
     "key_from_seed",
     "philox4x32_10",
     "seed_from_metadata",
@@ -359,6 +360,18 @@ def uniform32(w):
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=CONTRACT)
+def box_muller_pieces(wa, wb):
+    """The float32 pieces ``(r, cos t, sin t)`` of :func:`box_muller`.
+
+    Separate so that the CPU tile fill can compute them in a loop of 32-bit
+    lanes only (:func:`lni_geometry.models.fill_gaussian_tile`) and form the
+    float64 products in a second loop: the same operations, the same bits.
+    """
+    c, s = cos_sin_turn32(wb)
+    return sqrt_nonneg(neg2_log_word32(wa)), c, s
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=CONTRACT)
 def box_muller(wa, wb):
     """Two independent standard normals from two words (Box-Muller).
 
@@ -369,6 +382,6 @@ def box_muller(wa, wb):
     ``E z**2 = E r**2 E cos**2`` holds exactly over the words.
     ``|z| <= MAX_NORMAL = 6.7637``.
     """
-    r = float64(sqrt_nonneg(neg2_log_word32(wa)))
-    c, s = cos_sin_turn32(wb)
+    r, c, s = box_muller_pieces(wa, wb)
+    r = float64(r)
     return r * float64(c), r * float64(s)

@@ -363,3 +363,35 @@ def test_tile_fill_equals_fill_coords_bit_for_bit(spec):
             fill_tile(m.kernel_id, p0, p1, k0, k1, s, coord0, n, words, a)
             fill_coords(m.kernel_id, p0, p1, k0, k1, s, coord0, n, b)
             assert a[:n].tobytes() == b[:n].tobytes(), (spec, coord0, n, s)
+
+
+def test_gaussian_tile_fill_equals_fill_coords_bit_for_bit():
+    """The Gaussian tile fill (float32 pieces in one loop, float64 products in
+    another) gives the values of fill_coords in its tile order: four planes of
+    ``n // 4``, then the ``n mod 4`` coordinates of a last partial block."""
+    from lni_geometry.models import GAUSSIAN_ID, fill_coords, fill_tile
+
+    k0, k1 = np.uint32(11), np.uint32(22)
+    for coord0, n in [(0, 512), (3584, 512), (4, 17), (1000, 1), (8, 511), (12, 6), (0, 3)]:
+        for s in range(4):
+            words = np.empty(4 * 512, np.uint32)
+            a = np.empty(512)
+            b = np.empty(512)
+            fill_tile(GAUSSIAN_ID, 0.0, 0.0, k0, k1, s, coord0, n, words, a)
+            fill_coords(GAUSSIAN_ID, 0.0, 0.0, k0, k1, s, coord0, n, b)
+            nb = n // 4
+            natural = np.concatenate([a[:4 * nb].reshape(4, nb).T.ravel(), a[4 * nb:n]])
+            assert natural.tobytes() == b[:n].tobytes(), (coord0, n, s)
+
+
+def test_gaussian_tile_fill_refuses_short_scratch():
+    """Too little scratch is an error, not a write past the buffer."""
+    from lni_geometry.models import GAUSSIAN_ID, GAUSSIAN_TILE_SCRATCH, fill_tile
+
+    n = 64
+    out = np.empty(n)
+    fill_tile(GAUSSIAN_ID, 0.0, 0.0, np.uint32(1), np.uint32(2), 0, 0, n,
+              np.empty(GAUSSIAN_TILE_SCRATCH * n // 4, np.uint32), out)
+    with pytest.raises(ValueError, match="fewer than 10"):
+        fill_tile(GAUSSIAN_ID, 0.0, 0.0, np.uint32(1), np.uint32(2), 0, 0, n,
+                  np.empty(GAUSSIAN_TILE_SCRATCH * n // 4 - 1, np.uint32), out)

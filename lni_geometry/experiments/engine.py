@@ -404,11 +404,11 @@ def train(config, *, cache=None, progress=False, checkpoint_seconds=20.0, stop_a
 
     Notes
     -----
-    Per step, after ``loss.backward()`` and before ``optimizer.step()``, the
-    engine keeps its own copy of Lion's momentum (``m <- beta2 m + (1 - beta2)
-    g``, the same for Enim) to read ``c = beta1 m + (1 - beta1) g`` of the
-    largest tensor (for its tail index), and it records the optimizer's
-    telemetry after the step (:data:`STEP_FIELDS`).  A step whose loss is not
+    At each evaluation step, after ``loss.backward()`` and before
+    ``optimizer.step()``, the engine reads ``c = beta1 m + (1 - beta1) g`` of
+    the largest tensor from the optimizer's momentum ``m``
+    (``state["exp_avg"]``, Lion's and Enim's) for its tail index, and after
+    every step it records the optimizer's telemetry (:data:`STEP_FIELDS`).  A step whose loss is not
     finite ends the run: ``meta["diverged"]`` is True and the remaining steps
     are NaN; the final evaluation is still made (a non-finite output counts as
     a wrong answer).
@@ -474,8 +474,7 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
     k95 = max(1, math.ceil(0.95 * n_total))  # |w| at this rank: the 95% quantile
     nb_index = [i for i, (name, _) in enumerate(named) if name in nb_names]
     opt = _make_optimizer(config, params)
-    b1, b2 = config.betas
-    shadow = [torch.zeros_like(p) for p in params]
+    b1 = config.betas[0]
 
     S = config.steps
     rec = {k: np.full(S, np.nan) for k in STEP_FIELDS}
@@ -496,8 +495,6 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        for s, v in zip(shadow, state["shadow"]):
-            s.copy_(v)
         for k in STEP_FIELDS:
             rec[k][:] = state["rec"][k]
         evals = {k: list(v) for k, v in state["evals"].items()}
@@ -510,7 +507,7 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
             return
         _save_checkpoint(ckpt, {
             "key": config.key(), "step": step, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "shadow": [s.clone() for s in shadow],
+            "optimizer": opt.state_dict(),
             "rec": {k: v.copy() for k, v in rec.items()}, "evals": evals,
             "c_largest": c_largest.copy(), "tail_now": tail_now,
             "wall_time_s": wall0 + time.perf_counter() - t_start,
@@ -560,14 +557,11 @@ def _train(config, path, progress, checkpoint_seconds, stop_after):
             with torch.no_grad():
                 flat_before = torch.cat([p.detach().reshape(-1) for p in params])
                 g = params[largest].grad
-                if g is not None:
-                    c = b1 * shadow[largest] + (1 - b1) * g
-                    if step == S - 1 or (step + 1) % config.eval_every == 0:
-                        c_largest = c.detach().reshape(-1).float().cpu().numpy().copy()
-                        tail_now = _tail_index(c_largest.astype(np.float64))
-                for s, p in zip(shadow, params):
-                    if p.grad is not None:
-                        s.mul_(b2).add_(p.grad, alpha=1 - b2)
+                if g is not None and (step == S - 1 or (step + 1) % config.eval_every == 0):
+                    m = opt.state[params[largest]].get("exp_avg")  # the momentum before this step
+                    c = (1 - b1) * g if m is None else b1 * m + (1 - b1) * g
+                    c_largest = c.detach().reshape(-1).float().cpu().numpy().copy()
+                    tail_now = _tail_index(c_largest.astype(np.float64))
             opt.step()
             tel = opt.telemetry
             with torch.no_grad():
