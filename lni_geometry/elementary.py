@@ -1,6 +1,6 @@
 """Branch-free elementary functions of the hot loops: log, exp, expm1, sin and cos in turns.
 
-One home for the float64 functions that the coordinate transforms of
+One home for the float64 and float32 functions that the coordinate transforms of
 :mod:`lni_geometry.rng` (Box-Muller) and :mod:`lni_geometry.models` (stable,
 Student-t) call millions of times per second.  They are numba device functions
 (``inline="always"``), compiled for the CPU by ``numba.njit`` and unchanged for
@@ -11,8 +11,12 @@ loops that call them.  Each is tested against numpy (``tests/test_rng.py``,
 - :func:`log_positive`: ``log x`` of a positive normal float64 (fdlibm e_log.c);
 - :func:`neg2_log_word32`, :func:`cos_sin_turn32`: Box-Muller's ``-2 log u`` and
   ``(cos t, sin t)`` of a 32-bit word in float32 lanes (stream version 2);
-- :func:`sin_half_turns`: ``sin(pi t)`` on ``[0, 1]`` (a fitted polynomial);
-- :func:`exp_finite`, :func:`expm1_finite`: ``exp``, ``exp - 1`` (Cody-Waite);
+- float32 pieces of the stable transform (stream version 3), each keeping
+  float32's relative precision on its reduced range: :func:`mantissa_split32`
+  and :func:`log_reduced32` (``k log 2 + log(1 + f)``, fdlibm's ``logf``, also
+  Box-Muller's), :func:`sin_half_turns32` (``sin(pi y)``, ``y <= 1/2``),
+  :func:`exp2_reduced32` (``2**r``, ``|r| <= 1/2``), :func:`round32`;
+- :func:`expm1_finite`: ``exp - 1`` (Cody-Waite; Student-t);
 - :func:`sqrt_nonneg`, :func:`f64_bits`, :func:`bits_f64`: the LLVM square root
   and bit casts they are built from;
 - :func:`fma`: ``a * b + c`` rounded once (LLVM ``fma``), in float32 or float64:
@@ -29,7 +33,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import float64, int32, int64, njit, types, uint32, uint64
+from numba import float32, float64, int32, int64, njit, types, uint32, uint64
 from numba.extending import intrinsic
 
 __all__ = [
@@ -38,14 +42,17 @@ __all__ = [
     "bits_f64",
     "cos_sin_turn32",
     "elementary",
-    "exp_finite",
+    "exp2_reduced32",
     "expm1_finite",
     "fma",
     "f32_bits",
     "f64_bits",
     "log_positive",
+    "log_reduced32",
+    "mantissa_split32",
     "neg2_log_word32",
-    "sin_half_turns",
+    "round32",
+    "sin_half_turns32",
     "sqrt_nonneg",
 ]
 
@@ -295,37 +302,57 @@ _BIAS_F = np.uint32(127)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
+def mantissa_split32(x):
+    """``x = m 2**(kb - 127)`` with ``m`` in ``[sqrt(1/2), sqrt(2))``: ``(kb, m)``, exact.
+
+    ``x`` a positive normal float32; ``kb`` the biased exponent (uint32), plus
+    one where the mantissa was halved.
+    """
+    bits = f32_bits(x)
+    m = bits_f32(or32(and32(bits, _MANT_MASK_F), _ONE_BITS_F))
+    big = m > _SQRT2_F
+    m = m * _HALF_F if big else m
+    kb = shr32(and32(bits, _EXP_MASK_F), uint32(23))
+    kb = add32(kb, uint32(1)) if big else kb
+    return kb, m
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def log_reduced32(dk, f):
+    """``dk log 2 + log(1 + f)`` in float32, ``f`` in ``[sqrt(1/2) - 1, sqrt(2) - 1]``.
+
+    ``dk`` an integer (as float32, ``|dk| < 2**8``).  fdlibm's ``logf``:
+    ``log(1 + f) = f - s (f - R)``, ``s = f / (2 + f)``, ``R`` the atanh series
+    to ``s**10`` (truncation below ``5e-11`` relative), ``log 2`` split in two
+    so that ``dk`` times its head is exact.  Relative precision for small ``f``
+    (``log(1 + f) = f (1 - f/2 + ...)``).
+    """
+    s = f / (_TWO_F + f)
+    z = s * s
+    r = z * (_A1 + z * (_A2 + z * (_A3 + z * (_A4 + z * _A5))))
+    return dk * _LN2_HI_F - ((s * (f - r) - dk * _LN2_LO_F) - f)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def neg2_log_word32(w):
     """``-2 log u`` in float32 for ``u = (w + 1/2) 2**-32`` of a word ``w`` (branch-free).
 
     ``u`` rounded to float32 (exact for ``w < 2**23``, where the tail of the
     normal lives) gives ``u = (1 + f) 2**k`` with ``1 + f`` in
-    ``[sqrt(1/2), sqrt(2))``; for ``k = 0`` (``u >= sqrt(1/2)``) ``f = u - 1``
-    is taken instead from the word itself, ``f = -(~w + 1/2) 2**-32``
-    (``~w = 2**32 - 1 - w`` exact), so small radii keep their relative
-    precision.  ``log(1 + f) = f - s (f - R)``, ``s = f / (2 + f)``, ``R`` the
-    atanh series to ``s**10``.  Relative error below ``4e-7`` (tested over
-    every word below 2**20 and 2**20 others).
+    ``[sqrt(1/2), sqrt(2))`` (:func:`mantissa_split32`); for ``k = 0``
+    (``u >= sqrt(1/2)``) ``f = u - 1`` is taken instead from the word itself,
+    ``f = -(~w + 1/2) 2**-32`` (``~w = 2**32 - 1 - w`` exact), so small radii
+    keep their relative precision; then :func:`log_reduced32`.  Relative error
+    below ``4e-7`` (tested over every word below 2**20 and 2**20 others).
     """
     w = uint32(w)
     uf = _F32(w) * _TWO_M32_F + _TWO_M33_F
-    bits = f32_bits(uf)
-    m = bits_f32(or32(and32(bits, _MANT_MASK_F), _ONE_BITS_F))
-    big = m > _SQRT2_F
-    m = m * _HALF_F if big else m
-    # the biased exponent, plus one where the mantissa was halved: k + 127
-    kb = shr32(and32(bits, _EXP_MASK_F), uint32(23))
-    kb = add32(kb, uint32(1)) if big else kb
+    kb, m = mantissa_split32(uf)
     k = isub32(kb, _BIAS_F)
     # ~w < 2**31 wherever f_top is used (u >= sqrt(1/2)): a signed conversion suffices
     f_top = (_F32(int32(xor32(w, _ALL32))) + _HALF_F) * _NEG_TWO_M32_F
     f = f_top if kb == _BIAS_F else m - _ONE_F
-    s = f / (_TWO_F + f)
-    z = s * s
-    r = z * (_A1 + z * (_A2 + z * (_A3 + z * (_A4 + z * _A5))))
-    dk = _F32(k)
-    lg = dk * _LN2_HI_F - ((s * (f - r) - dk * _LN2_LO_F) - f)
-    return _NEG_TWO_F * lg
+    return _NEG_TWO_F * log_reduced32(_F32(k), f)
 
 
 # sin(pi/2 y) = y (P0 + P1 y**2 + ... + P5 y**10), cos(pi/2 y) = 1 + Q1 y**2 + ... + Q5 y**10
@@ -377,6 +404,60 @@ def cos_sin_turn32(w):
     return bits_f32(xor32(f32_bits(a), neg_c)), bits_f32(xor32(f32_bits(b), neg_s))
 
 
+# sin(pi y) = y (S0 + S1 y**2 + ... + S6 y**12) on [0, 1/2] (Taylor; truncation below
+# 7e-10 relative), S0 = pi split into a float32 head and tail; 2**r = sum (r log 2)**k / k!
+# to k = 7 on |r| <= 1/2 (truncation below 6e-9).
+_S0_HI = _F32(math.pi)
+_S0_LO = _F32(math.pi - float(np.float32(math.pi)))
+_S1 = _F32(-(math.pi**3) / 6.0)
+_S2 = _F32(math.pi**5 / 120.0)
+_S3 = _F32(-(math.pi**7) / 5040.0)
+_S4 = _F32(math.pi**9 / 362880.0)
+_S5 = _F32(-(math.pi**11) / 39916800.0)
+_S6 = _F32(math.pi**13 / 6227020800.0)
+_X0, _X1, _X2, _X3, _X4, _X5, _X6, _X7 = (_F32(math.log(2.0) ** k / math.factorial(k)) for k in range(8))
+_ROUND_MAGIC_F = _F32(12582912.0)  # 1.5 * 2**23: x + magic - magic rounds to an integer (|x| < 2**22)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def sin_half_turns32(y):
+    """``sin(pi y)`` in float32 for ``y`` in ``[0, 1/2]`` (branch-free).
+
+    ``y (pi + S(y**2))``: the Taylor polynomial to ``y**13`` (truncation below
+    ``7e-10`` relative), ``pi`` in two float32 parts so that small arguments
+    carry no systematic error.  Relative precision for every ``y``, however
+    small: the callers fold their arguments exactly so that the sine never
+    comes from a difference of nearby numbers.
+    """
+    z = y * y
+    p = _S6
+    p = p * z + _S5
+    p = p * z + _S4
+    p = p * z + _S3
+    p = p * z + _S2
+    p = p * z + _S1
+    return y * _S0_HI + y * (_S0_LO + p * z)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def exp2_reduced32(r):
+    """``2**r`` in float32 for ``|r| <= 1/2`` (Taylor to ``(r log 2)**7``, truncation below ``6e-9``)."""
+    e = _X7
+    e = e * r + _X6
+    e = e * r + _X5
+    e = e * r + _X4
+    e = e * r + _X3
+    e = e * r + _X2
+    e = e * r + _X1
+    return e * r + _X0
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def round32(x):
+    """``x`` rounded to the nearest integer (ties to even), float32, ``|x| < 2**22``."""
+    return (x + _ROUND_MAGIC_F) - _ROUND_MAGIC_F
+
+
 # --- exp, expm1, log1p, sin in half turns --------------------------------------
 
 _INV_LN2 = 1.4426950408889634
@@ -390,43 +471,6 @@ _EXP_MAX = 710.0  # exp above this is inf in float64
 #: inlined into: the flags of the fills (``fill_gaussian``, ``fill_gaussian_tile``,
 #: ``fill_stable``, ...) are the ones that fix the stream.
 CONTRACT = {"contract"}
-
-
-# sin(pi y) = y P(y**2) on [0, 1/2]: P of degree 8, fitted for relative error
-# (iteratively reweighted least squares on Chebyshev nodes in 40-digit
-# arithmetic, mpmath): 1.7e-16 before rounding, 4.5e-16 evaluated in float64.
-_SP0 = 3.1415926535897927
-_SP1 = -5.167712780049817
-_SP2 = 2.550164039869786
-_SP3 = -0.5992645291752026
-_SP4 = 0.08214588519147205
-_SP5 = -0.007370423102264751
-_SP6 = 0.0004662771613130032
-_SP7 = -2.186613175415753e-05
-_SP8 = 7.437715578295144e-07
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def sin_half_turns(t):
-    """``sin(pi t)`` for ``t`` in ``[0, 1]``, branch-free.
-
-    ``t`` is folded to ``y = min(t, 1 - t)`` (exact in binary arithmetic for
-    ``t >= 1/2``), so the result keeps its relative accuracy near both zeros
-    ``t = 0`` and ``t = 1``; then ``y P(y**2)`` with a polynomial ``P`` of
-    degree 8 fitted on ``[0, 1/2]`` (relative error below ``5e-16``).
-    """
-    y = min(t, 1.0 - t)
-    u = y * y
-    p = _SP8
-    p = p * u + _SP7
-    p = p * u + _SP6
-    p = p * u + _SP5
-    p = p * u + _SP4
-    p = p * u + _SP3
-    p = p * u + _SP2
-    p = p * u + _SP1
-    p = p * u + _SP0
-    return y * p
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -463,19 +507,6 @@ def _exp_parts(x):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def exp_finite(x):
-    """``exp(x)`` of a non-NaN float64, branch-free; ``inf`` above 709.78, 0 below -745.
-
-    ``x = k log 2 + r`` with ``|r| <= log(2)/2`` (Cody-Waite split of log 2),
-    ``exp(r)`` by a Taylor polynomial, ``2**k`` built from its bits in two
-    halves so that results near the overflow and underflow limits (subnormals
-    included) are rounded once, not lost.
-    """
-    a, q, b, k = _exp_parts(x)
-    return (a * (1.0 + q)) * b
-
-
-@njit(inline="always", cache=True, error_model="numpy")
 def expm1_finite(x):
     """``exp(x) - 1`` of a non-NaN float64, branch-free, accurate for small ``|x|``."""
     a, q, b, k = _exp_parts(x)
@@ -491,20 +522,24 @@ def _apply_unary(kind, x, out):
     for i in range(x.shape[0]):
         v = x[i]
         if kind == 0:
-            out[i] = exp_finite(v)
-        elif kind == 1:
             out[i] = expm1_finite(v)
+        elif kind == 1:
+            out[i] = float64(sin_half_turns32(float32(v)))
+        elif kind == 2:
+            out[i] = float64(exp2_reduced32(float32(v)))
         else:
-            out[i] = sin_half_turns(v)
+            out[i] = float64(log_reduced32(_F32(0.0), float32(v)))
 
 
-_UNARY = {"exp": 0, "expm1": 1, "sin_half_turns": 2}
+_UNARY = {"expm1": 0, "sin_half_turns32": 1, "exp2_reduced32": 2, "log1p_reduced32": 3}
 
 
 def elementary(name, x):
-    """Apply a device function (``exp``, ``expm1``, ``sin_half_turns``) to an array.
+    """Apply a device function to an array (float64 in and out), for testing against numpy.
 
-    For testing the branch-free functions against numpy.
+    ``name``: ``"expm1"`` (:func:`expm1_finite`), ``"sin_half_turns32"``,
+    ``"exp2_reduced32"``, ``"log1p_reduced32"`` (:func:`log_reduced32` with
+    ``dk = 0``); the float32 functions get ``x`` rounded to float32.
     """
     x = np.ascontiguousarray(x, dtype=np.float64).ravel()
     out = np.empty_like(x)

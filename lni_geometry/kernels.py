@@ -29,7 +29,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .elementary import CONTRACT, cos_sin_turn32, neg2_log_word32, sqrt_nonneg
-from .models import fill_coords, fill_tile
+from .models import TILE_SCRATCH, fill_coords, fill_tile
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
 TILE = 512  # coordinates generated per tile (a multiple of every model's block)
@@ -175,12 +175,12 @@ def chunk_sums(model_id, p0, p1, k0, k1, sample, dim, chunk, buf, out):
     """Sums ``(l1, l2sq, total)`` of chunk ``chunk`` of a sample, into ``out[0:3]``.
 
     Each tile of ``TILE`` coordinates is generated into ``buf`` (scratch of
-    length ``TILE``; Philox scratch of ``4 TILE`` words) by :func:`fill_tile` and reduced by :func:`_tile_sums`; tile sums are added in
+    length ``TILE``; scratch of ``TILE_SCRATCH * TILE`` words) by :func:`fill_tile` and reduced by :func:`_tile_sums`; tile sums are added in
     tile order.
     """
     first = chunk * CHUNK
     last = min(first + CHUNK, dim)
-    words = np.empty(4 * TILE, np.uint32)
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
     s1 = 0.0
     s2 = 0.0
     st = 0.0

@@ -22,11 +22,13 @@ Models: :class:`Gaussian` (``"gaussian"``), :class:`SymmetricStable`
 (``"t:DF"``).  The steps to add one are in the README ("Adding a model").
 
 The coordinate transforms are device functions, compiled for the CPU by
-``numba.njit`` and reused unchanged by the CUDA kernels.  The heavy-tailed
-models use the branch-free elementary functions of
-:mod:`lni_geometry.elementary` (``sin_half_turns``, ``exp_finite``,
-``expm1_finite``, ``log_positive``) so that their loops vectorise; each is
-tested against numpy to ``1e-13`` relative.
+``numba.njit`` and reused unchanged by the CUDA kernels.  They use the
+branch-free elementary functions of :mod:`lni_geometry.elementary` so that
+their loops vectorise: Student-t the float64 ones (``expm1_finite``,
+``log_positive``, tested against numpy to ``1e-13`` relative), the stable
+model float32 pieces (``sin_half_turns32``, ``log_reduced32``,
+``exp2_reduced32``, to ``2e-7``) on exactly reduced arguments (stream version
+3, :func:`stable_pieces`).
 """
 
 from __future__ import annotations
@@ -36,18 +38,28 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numba import njit, float64, int64, uint32, uint64
+from numba import njit, float32, float64, int32, int64, uint32, uint64
 
 from .elementary import (  # noqa: F401  (elementary: re-exported for the tests)
     CONTRACT,
+    and32,
     bits_f32,
+    bits_f64,
     elementary,
-    exp_finite,
+    exp2_reduced32,
     expm1_finite,
     f32_bits,
+    f64_bits,
+    isub32,
     log_positive,
-    sin_half_turns,
+    log_reduced32,
+    mantissa_split32,
+    round32,
+    shr32,
+    sin_half_turns32,
     sqrt_nonneg,
+    sub32,
+    xor32,
 )
 from .rng import MAX_NORMAL, box_muller, box_muller_pieces, stream_words
 from .validation import ALPHA, SCALE, Domain
@@ -70,9 +82,30 @@ STUDENT_T_MAX_DRAWS = 64
 #: uint32 scratch per Gaussian block of :func:`fill_gaussian_tile`: four planes of
 #: Philox words and six of float32 pieces.
 GAUSSIAN_TILE_SCRATCH = 10
+#: uint32 scratch per coordinate of :func:`fill_tile` (the stable fill's six planes:
+#: four of Philox words, its mantissas and exponents); covers the Gaussian's
+#: ``GAUSSIAN_TILE_SCRATCH * ceil(n/4)`` for ``n >= 4`` and Student-t's ``4 n``.
+TILE_SCRATCH = 6
 _DBL_MAX = float(np.finfo(np.float64).max)
 _TWO_M53 = 2.0**-53
 _LOW31 = np.uint64(0x7FFFFFFF)
+# float32 pieces of the stable transform (stream version 3)
+_LOW31_32 = np.uint32(0x7FFFFFFF)
+_LOW21_32 = np.uint32(0x1FFFFF)
+_SIGN32 = np.uint32(0x80000000)
+_BIAS_F = np.uint32(127)
+_TOP12 = np.uint64(0xFFFFFE0000000000)  # sign, exponent and 11 fraction bits: 12 significant bits
+_TWO_M32_F = np.float32(2.0**-32)
+_TWO_M53_F = np.float32(2.0**-53)
+_HALF_F = np.float32(0.5)
+_ONE_F = np.float32(1.0)
+_TWO_F = np.float32(2.0)
+_ZERO_F = np.float32(0.0)
+_MINUS_ONE_F = np.float32(-1.0)
+_ONE_MINUS_SQRT_HALF_F = np.float32(1.0 - math.sqrt(0.5))
+_INV_LN2_F = np.float32(1.0 / math.log(2.0))
+_EXP2_LIMIT_F = np.float32(2.0**21)  # |exponents| clamped here: 2**(+-2**21) is inf or 0 for any mantissa
+_POWER_MAX = 2.0**30
 
 # --- device functions -------------------------------------------------------
 
@@ -113,40 +146,114 @@ def signed_half_uniform(wa, wb):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def stable_from_words(w0, w1, w2, w3, alpha, power):
-    """One standard symmetric alpha-stable draw (scale 1) by Chambers-Mallows-Stuck.
+def half_uniforms32(wa, wb):
+    """``(a, 1/2 - a, sign)`` in float32 from the bits of :func:`signed_half_uniform`.
 
-    ``power = (1 - alpha)/alpha``.  With ``q = 1/(W cos V)`` the transform of
-    :class:`SymmetricStable` is
-    ``X = sin(alpha V) W q (cos((1 - alpha) V) q)**power``: two logarithms
-    (``log U`` and the one of the power) and one exponential per draw.
+    ``a = (m + 1/2) 2**-53`` with the 52 bits ``m`` below the top bit of ``wa``
+    (31 bits of ``wa``, the top 21 of ``wb``), and ``1/2 - a`` from the
+    complemented bits, ``(~m + 1/2) 2**-53``: both carry float32's relative
+    precision however close ``a`` is to 0 or to 1/2 (``>= 2**-54``; each
+    within ``1.2e-7`` relative of the exact value).  ``sign`` is the top bit
+    of ``wa`` (a uint32 mask).
     """
-    sv, a = signed_half_uniform(w0, w1)  # V = pi * sv * a
-    su, p = signed_half_uniform(w2, w3)  # U = p (su < 0) or 1 - p (su > 0)
-    # log U with one log call and no division: log p, or log(1 - p) as
-    # log(u) - d (1 + p) with u = fl(1 - p) and d = u - (1 - p) = (u - 1) + p
-    # (both steps exact by Sterbenz's lemma; the neglected term is below
-    # 2**-54 p**2).
-    lo = su < 0.0
-    u1 = 1.0 - p
-    d1 = (u1 - 1.0) + p
-    lg = log_positive(p if lo else u1)
-    log_u = lg if lo else lg - d1 * (1.0 + p)
-    w = -log_u  # W ~ Exp(1), in (2**-54, 37.4)
-    sin_av = sin_half_turns(alpha * a)  # sin(alpha |V|)
-    cos_v = sin_half_turns(0.5 - a)  # cos V from an exact argument, >= sin(pi 2**-54)
-    cos_1mav = sin_half_turns(0.5 - abs((1.0 - alpha) * a))  # cos((1 - alpha) V)
-    q = 1.0 / (w * cos_v)  # w cos V > 1e-32: no underflow
-    return sv * (sin_av * w * q) * exp_finite(power * log_positive(cos_1mav * q))
+    hi = and32(wa, _LOW31_32)
+    lo = shr32(wb, uint32(11))
+    a = float32(int32(hi)) * _TWO_M32_F + (float32(int32(lo)) + _HALF_F) * _TWO_M53_F
+    b = (float32(int32(sub32(_LOW31_32, hi))) * _TWO_M32_F
+         + (float32(int32(sub32(_LOW21_32, lo))) + _HALF_F) * _TWO_M53_F)
+    return a, b, and32(wa, _SIGN32)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def stable_constants(alpha):
+    """The float32 constants of :func:`stable_pieces` for ``alpha`` (computed in float64, then split).
+
+    ``alpha`` and ``|1 - alpha|`` as float32 head and tail (so that the law
+    is that of ``alpha`` itself, not of its float32 rounding);
+    ``1 - alpha/2`` and ``(1 - |1 - alpha|)/2``; ``power = (1 - alpha)/alpha``
+    and its head with 12 significant bits (its products with exponents
+    ``|k| < 2**8`` exact in float32) and tail.
+    """
+    c1 = abs(1.0 - alpha)
+    power = min((1.0 - alpha) / alpha, _POWER_MAX)  # finite for every alpha > 0
+    head = bits_f64(f64_bits(power) & _TOP12)
+    return (float32(alpha), float32(alpha - float64(float32(alpha))), float32(1.0 - 0.5 * alpha),
+            float32(c1), float32(c1 - float64(float32(c1))), float32(0.5 * (1.0 - c1)),
+            float32(head), float32(power - head), float32(power))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def stable_pieces(w0, w1, w2, w3, constants):
+    """One standard symmetric alpha-stable draw as ``(mantissa, k)``: ``X = mantissa 2**k``.
+
+    Chambers-Mallows-Stuck (:class:`SymmetricStable`) in float32 lanes
+    (stream version 3), with every difference that could cancel taken
+    exactly: ``|V| = pi a`` and ``pi/2 - |V| = pi b`` from
+    :func:`half_uniforms32`; ``cos V = sin(pi b)``, ``sin(alpha |V|) = sin(pi y1)``
+    with ``y1 = min(alpha a, (1 - alpha/2) + alpha b)``,
+    ``cos((1 - alpha) V) = sin(pi y2)`` with ``y2 = (1 - |1 - alpha|)/2 + |1 - alpha| b``
+    (sums of non-negative terms); ``W = -log U`` with ``U = p`` or
+    ``1 - p = 1 + (-p)`` (``p < 1 - sqrt(1/2)``) or ``(1 + 2 (1/2 - p))/2``;
+    then with ``q = 1/(W cos V)``
+
+    ``X = sign sin(alpha |V|) W q 2**(power log2(cos((1 - alpha) V) q))``,
+
+    the power of two split into an integer ``k`` (exact: ``power``'s head
+    times the exponent of ``cos((1 - alpha) V) q``, rounded) and a remainder
+    ``|r| <= 1/2`` taken by :func:`lni_geometry.elementary.exp2_reduced32`.
+    Every float32 quantity is a magnitude within float32's range, so each
+    step keeps float32's relative precision; ``2**k`` is applied in float64 by
+    :func:`scale_pow2`.  Relative error against the exact transform of the
+    same words below ``1e-6 (1 + |power|)`` (tested against numpy in float64,
+    extreme words included).
+    """
+    al_hi, al_lo, t0, c1_hi, c1_lo, c0, p_hi, p_lo, power = constants
+    a, b, sign = half_uniforms32(w0, w1)
+    p, pc, u_is_p = half_uniforms32(w2, w3)
+    # W = -log U: U = p (top bit of w2 set), else 1 - p
+    kb, m = mantissa_split32(p)
+    near = p < _ONE_MINUS_SQRT_HALF_F
+    dk = float32(isub32(kb, _BIAS_F)) if u_is_p != uint32(0) else (_ZERO_F if near else _MINUS_ONE_F)
+    f = m - _ONE_F if u_is_p != uint32(0) else (-p if near else _TWO_F * pc)
+    w = -log_reduced32(dk, f)
+    cos_v = sin_half_turns32(b)
+    sin_av = sin_half_turns32(min(al_hi * a + al_lo * a, t0 + (al_hi * b + al_lo * b)))
+    cos_1mav = sin_half_turns32(c0 + (c1_hi * b + c1_lo * b))
+    q = _ONE_F / (w * cos_v)
+    # log(cos((1 - alpha) V) q) = k2 log 2 + log(1 + f2)
+    kb2, m2 = mantissa_split32(cos_1mav * q)
+    k2 = float32(isub32(kb2, _BIAS_F))
+    head = min(max(p_hi * k2, -_EXP2_LIMIT_F), _EXP2_LIMIT_F)  # exact (when not clamped)
+    k_head = round32(head)
+    rest = (head - k_head) + (p_lo * k2 + power * log_reduced32(_ZERO_F, m2 - _ONE_F) * _INV_LN2_F)
+    rest = min(max(rest, -_EXP2_LIMIT_F), _EXP2_LIMIT_F)
+    k_rest = round32(rest)
+    mantissa = (sin_av * w * q) * exp2_reduced32(rest - k_rest)
+    return bits_f32(xor32(f32_bits(mantissa), sign)), int32(k_head) + int32(k_rest)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def scale_pow2(mantissa, k):
+    """``mantissa 2**k`` in float64, rounded once: ``inf`` or 0 only where the exact value overflows or underflows.
+
+    ``k`` is clamped to ``[-2044, 2046]`` (beyond, any float32 ``mantissa``
+    gives inf or 0 anyway) and applied as two powers of two.
+    """
+    kk = int64(min(max(k, int32(-2044)), int32(2046)))
+    ka = kk >> int64(1)
+    a = bits_f64(uint64(ka + int64(1023)) << uint64(52))
+    b = bits_f64(uint64(kk - ka + int64(1023)) << uint64(52))
+    return (float64(mantissa) * a) * b
 
 
 @njit(cache=True, error_model="numpy", fastmath=CONTRACT)
 def fill_stable(k0, k1, sample, block0, nblocks, alpha, scale, out):
     """Write the ``nblocks`` stable coordinates of blocks ``block0 ..`` into ``out``."""
-    power = (1.0 - alpha) / alpha
+    constants = stable_constants(alpha)
     for j in range(nblocks):
         w0, w1, w2, w3 = stream_words(k0, k1, sample, block0 + j, 0)
-        out[j] = scale * stable_from_words(w0, w1, w2, w3, alpha, power)
+        mantissa, k = stable_pieces(w0, w1, w2, w3, constants)
+        out[j] = scale * scale_pow2(mantissa, k)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -355,11 +462,19 @@ class SymmetricStable(GradientModel):
 
     ``X = scale * sin(alpha V) / cos(V)**(1/alpha) * (cos((1 - alpha) V) / W)**((1 - alpha)/alpha)``
 
-    evaluated as ``sin(alpha V) W q exp(p log(cos((1 - alpha) V) q))`` with
+    evaluated as ``sin(alpha V) W q 2**(p log2(cos((1 - alpha) V) q))`` with
     ``q = 1/(W cos V)`` and ``p = (1 - alpha)/alpha`` (two logarithms per
     draw, counting ``W = -log U``), which reduces to ``X = tan V`` at
     ``alpha = 1`` and ``X = 2 sqrt(W) sin V`` at ``alpha = 2`` without a
-    special case.  The fill is compiled with fused multiply-adds allowed
+    special case.  Since stream version 3 in float32 lanes, every difference
+    that could cancel taken exactly and the power of two split into an
+    integer exponent applied in float64 (:func:`stable_pieces`,
+    :func:`scale_pow2`): each draw is within ``1e-6 (1 + |p|)`` relative of
+    the exact transform of its words (tested against numpy in float64 on a
+    million words and the extreme ones; measured at most 0.38 of that bound
+    for alpha from 0.05 to 2), a float32 significand (24 bits) times a power
+    of two, and ``inf`` only where the exact value exceeds float64's range.
+    The fill is compiled with fused multiply-adds allowed
     (``fastmath={"contract"}``, nothing else), as GPUs compile it.
 
     Stream: one coordinate per Philox call (``coords_per_block = 1``).  Words
@@ -367,9 +482,10 @@ class SymmetricStable(GradientModel):
     ``m`` its size ``|V| = pi (m + 1/2) 2**-53``; words ``(w2, w3)`` give
     ``U = 1 - e**-W`` the same way, ``p = (m' + 1/2) 2**-53`` and
     ``U = p`` or ``1 - p`` by the top bit of ``w2``.  Both uniforms carry 53
-    bits and are exact binary fractions, so ``pi/2 - |V|`` and ``W`` are exact
-    even at the extremes (``W = -log1p(-p)`` for ``U`` near 1): the tail is
-    right down to probabilities near ``1e-16``.
+    bits, and ``pi/2 - |V|``, ``|V|``, ``p`` and ``1 - p`` are formed from
+    their bits without cancellation (``W = -log1p(-p)`` for ``U`` near 1), so
+    the extreme draws keep their relative precision: the tail is the
+    formula's right down to probabilities near ``1e-16``.
 
     Parameters
     ----------
@@ -415,10 +531,12 @@ class SymmetricStable(GradientModel):
     def coordinate_bounds(self, big, small):
         """Bounds of ``P(g non-finite or |g| > big)`` and ``P(|g| < small)``, ``g = scale X``.
 
-        Big: the transform returns ``inf`` only where ``exp(...)`` or the
-        product with ``sin(alpha V)/cos V >= alpha 2**-53`` overflows, i.e.
-        where the true ``|X| > alpha 2**-53 DBL_MAX``; so the event is
-        ``|X| > x`` with ``x = min(big/scale, alpha 2**-54 DBL_MAX)``, whose
+        Big: the transform returns ``inf`` only where the exact ``|X|``
+        exceeds ``DBL_MAX`` to within its relative error (below ``2e-5`` for
+        alpha >= 0.05; stream version 2, in float64, overflowed already
+        above ``alpha 2**-53 DBL_MAX``); the event is bounded by
+        ``|X| > x`` with ``x = min(big/scale, alpha 2**-54 DBL_MAX)`` (the
+        threshold of version 2: a larger event, so still a bound), whose
         probability is the Bergstrom tail series plus its first omitted term
         (:func:`lni_geometry.tails.stable_tail_probability`; ``erfc(x/2)`` at
         ``alpha = 2``).  Below ``x = 1000`` the series is not trusted and the
@@ -623,8 +741,8 @@ def fill_gaussian_tile(k0, k1, sample, coord0, n, words, out):
     operations in the same order: tested bit for bit).
 
     Three vectorised passes over planes of ``words`` (uint32 scratch of at
-    least ``GAUSSIAN_TILE_SCRATCH * ceil(n/4)`` entries, which ``4 n`` covers
-    for ``n >= 5`` and ``4 * TILE`` always): the Philox words into four
+    least ``GAUSSIAN_TILE_SCRATCH * ceil(n/4)`` entries, which
+    ``TILE_SCRATCH * max(n, 4)`` covers): the Philox words into four
     planes; the float32 pieces of Box-Muller (``r``, ``cos t``, ``sin t`` of
     both pairs) into six planes, a loop of 32-bit lanes only, so that it runs
     16 lanes wide on AVX-512 (in one loop with the float64 products the
@@ -684,28 +802,51 @@ def fill_gaussian_tile(k0, k1, sample, coord0, n, words, out):
 def fill_stable_tile(k0, k1, sample, coord0, n, alpha, scale, words, out):
     """The ``n`` stable coordinates from ``coord0`` into ``out[:n]`` (natural order).
 
-    Planar: the Philox words of the ``n`` blocks into four planes of ``words``
-    (scratch of ``4 n`` uint32), then the transform over contiguous planes;
-    the values of :func:`fill_stable`.
+    Planar, in three vectorised passes over ``words`` (uint32 scratch of at
+    least ``TILE_SCRATCH * n``): the Philox words of the ``n`` blocks into
+    four planes; :func:`stable_pieces` into two more (the float32 mantissa's
+    bits and the exponent), a loop of 32-bit lanes only, so that it runs 16
+    lanes wide on AVX-512; then :func:`scale_pow2` in float64.  The values of
+    :func:`fill_stable` (the same operations: tested bit for bit).
     """
+    if words.shape[0] < TILE_SCRATCH * n:
+        raise ValueError("fill_stable_tile: words holds fewer than 6 n entries")
     philox_planes(k0, k1, sample, coord0, n, 0, words)
-    wa = words[:n]
-    wb = words[n:2 * n]
-    wc = words[2 * n:3 * n]
-    wd = words[3 * n:4 * n]
-    power = (1.0 - alpha) / alpha
-    o = out[:n]
-    for j in range(n):
-        o[j] = scale * stable_from_words(wa[j], wb[j], wc[j], wd[j], alpha, power)
+    _stable_of_planes(words[:n], words[n:2 * n], words[2 * n:3 * n], words[3 * n:4 * n], alpha, scale,
+                      words[4 * n:5 * n], words[5 * n:6 * n], out[:n])
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _stable_of_planes(wa, wb, wc, wd, alpha, scale, mantissas, exponents, out):
+    """``out[j] = scale X(wa[j], wb[j], wc[j], wd[j])`` in two loops (32-bit lanes, then float64)."""
+    constants = stable_constants(alpha)
+    for j in range(out.shape[0]):
+        mantissa, k = stable_pieces(wa[j], wb[j], wc[j], wd[j], constants)
+        mantissas[j] = f32_bits(mantissa)
+        exponents[j] = uint32(k)
+    for j in range(out.shape[0]):
+        out[j] = scale * scale_pow2(bits_f32(mantissas[j]), int32(exponents[j]))
+
+
+@njit(cache=True, error_model="numpy", fastmath=CONTRACT)
+def fill_stable_words(wa, wb, wc, wd, alpha, out):
+    """Standard stable draws (scale 1) of given word planes: the transform without the stream.
+
+    ``out[j]`` is the draw of the words ``(wa[j], wb[j], wc[j], wd[j])``, as in
+    :func:`fill_stable` (for testing the transform on chosen words, extremes
+    included).
+    """
+    n = out.shape[0]
+    scratch = np.empty(2 * n, np.uint32)
+    _stable_of_planes(wa, wb, wc, wd, alpha, 1.0, scratch[:n], scratch[n:], out)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def fill_tile(model_id, p0, p1, k0, k1, sample, coord0, n, words, out):
     """Coordinates ``coord0 .. coord0 + n - 1`` of a sample into ``out[:n]``, in tile order.
 
-    ``words`` is uint32 scratch of at least ``4 n`` entries and at least
-    ``GAUSSIAN_TILE_SCRATCH * ceil(n/4)`` (``4 * TILE`` covers both for
-    every ``n <= TILE``).  The order inside
+    ``words`` is uint32 scratch of at least ``TILE_SCRATCH * max(n, 4)``
+    entries (``TILE_SCRATCH * TILE`` for every ``n <= TILE``).  The order inside
     a tile is fixed per model (it only fixes the order of the additions); the
     Gaussian model uses :func:`fill_gaussian_tile` (tile order), the stable
     and Student-t models :func:`fill_stable_tile` and

@@ -55,7 +55,7 @@ from numba import njit, prange, uint32
 
 from .elementary import fma
 from .kernels import LANES, _lane_norms, _tile_sums, add_rows_in_order, chunk_sums_of_sample, n_chunks
-from .models import GAUSSIAN_ID, fill_gaussian_tile
+from .models import GAUSSIAN_ID, TILE_SCRATCH, fill_gaussian_tile
 
 __all__ = [
     "SUMS",
@@ -260,7 +260,7 @@ def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry, 
 @njit(inline="always", error_model="numpy")
 def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, hi, out, k):
     """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi]; the sums (counts if asked)."""
-    words = np.empty(4 * TILE, np.uint32)  # fill_gaussian_tile's scratch
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
     buf = np.empty(TILE)
     xbuf = np.empty(TILE)
     for t0 in range(lo, hi, TILE):
@@ -289,7 +289,7 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, teleme
     while the tile is in cache.
     """
     mbuf = np.empty(TILE)
-    words = np.empty(4 * TILE, np.uint32)  # fill_gaussian_tile's scratch
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
     buf = np.empty(TILE)
     w = 1.0 - beta1
     for t0 in range(lo, hi, TILE):
@@ -317,7 +317,7 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, teleme
 @njit(inline="always", error_model="numpy")
 def _normals_chunk(k0, k1, sample, z, lo, hi):
     """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi], natural order."""
-    words = np.empty(4 * TILE, np.uint32)  # fill_gaussian_tile's scratch
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
     buf = np.empty(TILE)
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)

@@ -49,6 +49,13 @@ retries were vectorised and the float32 reductions written in 32-bit integer
 lanes without changing a value; on 2026-12-01 the stable tile fill was made
 planar and the Student-t retries branch-free, again without changing a value:
 the tile fills are tested bit for bit against ``fill_coords``.)
+**3** (issue 16, 2026-12-01 evening): the symmetric alpha-stable transform in
+float32 lanes (layer 3 changed for the stable model only: each draw moves by
+less than ``1e-6 (1 + |1 - alpha|/alpha)`` relative, the same words giving the
+same draw; :func:`lni_geometry.models.stable_pieces`).  Gaussian and Student-t
+coordinates, keys, words and the order of the sums are unchanged, so a
+Gaussian file of version 2 (``data/figure1.npz``) holds exactly the numbers
+version 3 gives.
 
 1. **Keys** (``key_from_seed``): ``SeedSequence(seed).generate_state(2,
    uint32)``; bit-stable across versions, machines and backends.
@@ -147,7 +154,7 @@ __all__ = [
 #: (data/figure1.npz).  2 (issue 16): float32 Box-Muller (:func:`box_muller`),
 #: CPU sums in 16 lanes, ``l2sq`` lanes by fused multiply-add; keys, Philox words
 #: and the heavy-tailed coordinates are unchanged.
-STREAM_VERSION = 2
+STREAM_VERSION = 3
 
 # --- Philox4x32-10 constants (Salmon et al. 2011, Random123) -----------------
 PHILOX_M0 = np.uint64(0xD2511F53)

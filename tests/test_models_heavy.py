@@ -25,6 +25,7 @@ from scipy import optimize, stats
 from lni_geometry import AngleSample, sample_angles, sample_vectors
 from lni_geometry.models import (
     STUDENT_T_MAX_DRAWS,
+    TILE_SCRATCH,
     Gaussian,
     StudentT,
     SymmetricStable,
@@ -41,25 +42,118 @@ Z_MAX = 5.0
 # --- branch-free elementary functions ------------------------------------------
 
 
-def test_exp_matches_numpy():
-    x = np.concatenate([np.linspace(-745, 709.7, 200_001), [-700.123, 0.0, 1e-300, -1e-300, 709.78]])
-    ref = np.exp(x)
-    got = elementary("exp", x)
-    assert np.max(np.abs(got / ref - 1)) < 1e-13
-    assert elementary("exp", np.array([709.8, 1000.0]))[0] == np.inf
-    assert np.all(elementary("exp", np.array([-746.0, -1e4])) == 0.0)
-
-
 def test_expm1_matches_numpy():
     x = np.concatenate([np.linspace(-1, 1, 100_000), np.logspace(-300, 2.5, 2000), -np.logspace(-300, 0, 500)])
     x = x[x != 0]
     assert np.max(np.abs(elementary("expm1", x) / np.expm1(x) - 1)) < 1e-13
 
 
-def test_sin_half_turns_matches_numpy():
-    t = np.concatenate([np.linspace(0, 1, 100_001)[1:-1], np.logspace(-300, -1, 1000), 1 - np.logspace(-16, -1, 1000)])
-    ref = np.sin(np.pi * np.minimum(t, 1 - t))  # numpy's sin of the folded, exact argument
-    assert np.max(np.abs(elementary("sin_half_turns", t) / ref - 1)) < 1e-13
+# The float32 pieces of the stable transform (stream version 3), against numpy in
+# float64 on their float32 arguments: within 2e-7 relative (about 3.4 float32 ulps;
+# measured 1.1e-7, 7.0e-8, 7.6e-8), down to the smallest arguments.
+F32_RTOL = 2e-7
+
+
+def _f32(x):
+    return np.asarray(x, dtype=np.float32).astype(np.float64)
+
+
+def test_sin_half_turns32_matches_numpy():
+    y = _f32(np.concatenate([np.linspace(0, 0.5, 200_001)[1:], np.logspace(-18, -1, 2000)]))
+    assert np.max(np.abs(elementary("sin_half_turns32", y) / np.sin(np.pi * y) - 1)) < F32_RTOL
+
+
+def test_exp2_reduced32_matches_numpy():
+    r = _f32(np.linspace(-0.5, 0.5, 200_001))
+    assert np.max(np.abs(elementary("exp2_reduced32", r) / 2.0**r - 1)) < F32_RTOL
+
+
+def test_log1p_reduced32_matches_numpy():
+    f = _f32(np.concatenate([np.linspace(math.sqrt(0.5) - 1, math.sqrt(2) - 1, 200_001),
+                             np.logspace(-30, -1, 1000), -np.logspace(-30, -1, 1000)]))
+    f = f[f != 0]
+    assert np.max(np.abs(elementary("log1p_reduced32", f) / np.log1p(f) - 1)) < F32_RTOL
+
+
+# --- the stable transform against its formula -------------------------------------
+
+
+def _stable_words(n=1_000_000, seed=1):
+    """Random words with blocks of extremes: |V| at pi/2 and at 0, U = p near 0 and near
+    1/2 on either branch (W near 2**-54 and near 37, the deepest tails)."""
+    w = np.random.default_rng(seed).integers(0, 2**32, size=(4, n), dtype=np.uint64).astype(np.uint32)
+    low = np.arange(1000, dtype=np.uint32)
+    w[0, :1000], w[1, :1000] = 0x7FFFFFFF, 0xFFFFFFFF - low  # |V| -> pi/2
+    w[0, 1000:2000], w[1, 1000:2000] = 0x80000000, low  # V -> -0
+    w[2, 2000:3000], w[3, 2000:3000] = 0x00000000, low  # U = 1 - p, p -> 0: W -> 2**-54
+    w[2, 3000:4000], w[3, 3000:4000] = 0x80000000, low  # U = p -> 0: W -> 37.4
+    w[2, 4000:5000], w[3, 4000:5000] = 0x7FFFFFFF, 0xFFFFFFFF - low  # U = 1 - p, p -> 1/2
+    w[2, 5000:6000], w[3, 5000:6000] = 0xFFFFFFFF, 0xFFFFFFFF - low  # U = p -> 1/2
+    return w
+
+
+def _stable_reference(w, alpha):
+    """Chambers-Mallows-Stuck in float64 numpy from the same 53-bit uniforms, in
+    forms free of cancellation (relative error about 1e-15)."""
+    w = w.astype(np.uint64)
+
+    def half(wa, wb):
+        m = ((wa & np.uint64(0x7FFFFFFF)) << np.uint64(21)) | (wb >> np.uint64(11))
+        a = (m.astype(np.float64) + 0.5) * 2.0**-53
+        b = ((np.uint64(2**52 - 1) - m).astype(np.float64) + 0.5) * 2.0**-53  # 1/2 - a, exact
+        return a, b, (wa >> np.uint64(31)) == 1
+
+    a, b, negative = half(w[0], w[1])
+    p, _, u_is_p = half(w[2], w[3])
+    big_w = np.where(u_is_p, -np.log(p), -np.log1p(-p))
+    c1 = abs(1.0 - alpha)
+    log_sin_av = np.log(np.sin(np.pi * np.minimum(alpha * a, (1 - alpha / 2) + alpha * b)))
+    log_cos_v = np.log(np.sin(np.pi * b))
+    log_cos_1mav = np.log(np.sin(np.pi * ((1 - c1) / 2 + c1 * b)))
+    power = (1 - alpha) / alpha
+    with np.errstate(over="ignore"):
+        x = np.exp(log_sin_av - log_cos_v + power * (log_cos_1mav - np.log(big_w) - log_cos_v))
+    return np.where(negative, -x, x)
+
+
+def _stable_of_words(w, alpha):
+    from lni_geometry.models import fill_stable_words
+
+    out = np.empty(w.shape[1])
+    fill_stable_words(w[0], w[1], w[2], w[3], alpha, out)
+    return out
+
+
+def _stable_relative_error(w, alpha, reference_alpha=None):
+    got = _stable_of_words(w, alpha)
+    ref = _stable_reference(w, alpha if reference_alpha is None else reference_alpha)
+    finite = np.isfinite(ref)
+    assert not np.isnan(got).any()
+    assert np.all(np.isinf(got) <= (np.abs(ref) > 0.9999 * np.finfo(np.float64).max)), "inf where finite"
+    return np.max(np.abs(got[finite] / ref[finite] - 1)) / (1 + abs((1 - alpha) / alpha))
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1, 0.3, 0.5, 1.0, 1.2, 1.5, 1.9, 1.99, 2.0])
+def test_stable_transform_against_its_formula(alpha):
+    """Every draw within 1e-6 (1 + |power|) of the exact transform of its words
+    (measured: 0.25 to 0.38 of that), the extreme words included: the tails are
+    the formula's down to probabilities near 1e-16 (|V| to pi/2 - pi 2**-54, W to
+    2**-54), not only as far as a sample reaches."""
+    assert _stable_relative_error(_stable_words(), alpha) < 1e-6
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.5, 1.9])
+def test_stable_transform_check_has_power(alpha):
+    """The same comparison against the law of alpha (1 + 1e-5) fails."""
+    assert _stable_relative_error(_stable_words(), alpha, reference_alpha=alpha * (1 + 1e-5)) > 1e-6
+
+
+@pytest.mark.parametrize("alpha", [1e-300, 1e-6, 1e-3])
+def test_stable_transform_tiny_alpha_gives_no_nan(alpha):
+    """Far below any usable alpha (the range check refuses such samples) the draws
+    are inf or 0, never NaN."""
+    x = _stable_of_words(_stable_words(100_000), alpha)
+    assert not np.isnan(x).any()
 
 
 # --- parameters and specs ---------------------------------------------------------
@@ -324,8 +418,8 @@ def test_save_load_round_trip(model, tmp_path):
 KNOWN_STREAMS = {
     "gaussian": ["0x1.bbcc828082500p-2", "0x1.fe1aa36dcac80p+0", "0x1.2152e79106700p-2",
                  "0x1.b8638de360980p-2", "-0x1.439def3243f40p+0", "-0x1.0fa71ae193040p+0"],  # stream version 2
-    "stable:1.5": ["0x1.2bb243b75cadap-1", "0x1.131e64138c3e8p+0", "-0x1.b3a7e737ab68fp-4",
-                   "0x1.7b1bea9cdc07cp-1", "0x1.168c0d07659a4p+0", "-0x1.6dba0ceb87098p+0"],
+    "stable:1.5": ["0x1.2bb2440000000p-1", "0x1.131e640000000p+0", "-0x1.b3a7e40000000p-4",
+                   "0x1.7b1bea0000000p-1", "0x1.168c0e0000000p+0", "-0x1.6dba0c0000000p+0"],  # stream version 3
     "t:2.5": ["0x1.570d40a868cfep-2", "0x1.56261aa065278p-1", "-0x1.f730a88b62120p-3",
               "0x1.433c6b9209f34p+0", "-0x1.48734aac957c8p+0", "-0x1.9f29a5040d270p-1"],
 }
@@ -344,6 +438,10 @@ def test_streams_known_answers(spec):
         ref = np.stack([r[:, 0] * np.cos(t[:, 0]), r[:, 0] * np.sin(t[:, 0]),
                         r[:, 1] * np.cos(t[:, 1]), r[:, 1] * np.sin(t[:, 1])], axis=1).ravel()
         np.testing.assert_allclose(known, ref[:6], rtol=4e-7)  # float32 Box-Muller (stream version 2)
+    if spec == "stable:1.5":  # the same words gave these draws in float64 (stream version 2)
+        v2 = [float.fromhex(h) for h in ["0x1.2bb243b75cadap-1", "0x1.131e64138c3e8p+0", "-0x1.b3a7e737ab68fp-4",
+                                         "0x1.7b1bea9cdc07cp-1", "0x1.168c0d07659a4p+0", "-0x1.6dba0ceb87098p+0"]]
+        np.testing.assert_allclose(known, v2, rtol=1e-6 * (1 + 1 / 3))
 
 
 @pytest.mark.parametrize("spec", ["stable:1.5", "stable:0.5", "stable:2.0", "stable:1.0:3.0", "t:3", "t:0.5", "t:30"])
@@ -357,7 +455,7 @@ def test_tile_fill_equals_fill_coords_bit_for_bit(spec):
     k0, k1 = np.uint32(11), np.uint32(22)
     for coord0, n in [(0, 512), (3584, 512), (3, 17), (1000, 1), (5, 511)]:
         for s in range(8):
-            words = np.empty(4 * 512, np.uint32)
+            words = np.empty(TILE_SCRATCH * 512, np.uint32)
             a = np.empty(512)
             b = np.empty(512)
             fill_tile(m.kernel_id, p0, p1, k0, k1, s, coord0, n, words, a)
@@ -374,7 +472,7 @@ def test_gaussian_tile_fill_equals_fill_coords_bit_for_bit():
     k0, k1 = np.uint32(11), np.uint32(22)
     for coord0, n in [(0, 512), (3584, 512), (4, 17), (1000, 1), (8, 511), (12, 6), (0, 3)]:
         for s in range(4):
-            words = np.empty(4 * 512, np.uint32)
+            words = np.empty(TILE_SCRATCH * 512, np.uint32)
             a = np.empty(512)
             b = np.empty(512)
             fill_tile(GAUSSIAN_ID, 0.0, 0.0, k0, k1, s, coord0, n, words, a)

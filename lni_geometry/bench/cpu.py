@@ -118,7 +118,7 @@ def _transform_only(model_id, p0, p1, k0, k1, samples, dim):
     out = np.empty(samples)
     for s in prange(samples):
         buf = np.empty(kernels.TILE)
-        words = np.empty(4 * kernels.TILE, np.uint32)
+        words = np.empty(models.TILE_SCRATCH * kernels.TILE, np.uint32)
         for t0 in range(0, dim, kernels.TILE):
             models.fill_tile(model_id, p0, p1, k0, k1, s, t0, kernels.TILE, words, buf)
         out[s] = buf[0]
@@ -194,7 +194,7 @@ def _breakdown_jobs(model, dim, samples):
 @njit(cache=True, error_model="numpy")
 def _chunk_generate(model_id, p0, p1, k0, k1, chunk, repeats, buf):
     """Generate one chunk of coordinates ``repeats`` times into tiles (no sums), on this thread."""
-    words = np.empty(4 * kernels.TILE, np.uint32)
+    words = np.empty(models.TILE_SCRATCH * kernels.TILE, np.uint32)
     for r in range(repeats):
         for t0 in range(0, chunk, kernels.TILE):
             models.fill_tile(model_id, p0, p1, k0, k1, r, t0, kernels.TILE, words, buf)
