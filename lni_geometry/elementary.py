@@ -1,4 +1,4 @@
-"""Branch-free elementary functions of the hot loops: log, exp, expm1, sin and cos in turns.
+"""Branch-free elementary functions of the hot loops: log, expm1, 2**r, sin and cos in turns.
 
 One home for the float64 and float32 functions that the coordinate transforms of
 :mod:`lni_geometry.rng` (Box-Muller) and :mod:`lni_geometry.models` (stable,
@@ -458,7 +458,7 @@ def round32(x):
     return (x + _ROUND_MAGIC_F) - _ROUND_MAGIC_F
 
 
-# --- exp, expm1, log1p, sin in half turns --------------------------------------
+# --- expm1 (float64; Student-t) -------------------------------------------------
 
 _INV_LN2 = 1.4426950408889634
 _ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: x + magic - magic rounds to an integer

@@ -104,7 +104,11 @@ _ZERO_F = np.float32(0.0)
 _MINUS_ONE_F = np.float32(-1.0)
 _ONE_MINUS_SQRT_HALF_F = np.float32(1.0 - math.sqrt(0.5))
 _INV_LN2_F = np.float32(1.0 / math.log(2.0))
-_EXP2_LIMIT_F = np.float32(2.0**21)  # |exponents| clamped here: 2**(+-2**21) is inf or 0 for any mantissa
+# |exponent parts| clamped here (round32 needs |x| < 2**22): 2**(+-2**20) is inf or 0 for any
+# float32 mantissa, and a clamped head (|power k2| > 2**21, k2 != 0) outweighs a clamped rest,
+# so the sign of the exponent stays that of the exact one
+_HEAD_LIMIT_F = np.float32(2.0**21)
+_REST_LIMIT_F = np.float32(2.0**20)
 _POWER_MAX = 2.0**30
 
 # --- device functions -------------------------------------------------------
@@ -170,7 +174,7 @@ def stable_constants(alpha):
 
     ``alpha`` and ``|1 - alpha|`` as float32 head and tail (so that the law
     is that of ``alpha`` itself, not of its float32 rounding);
-    ``1 - alpha/2`` and ``(1 - |1 - alpha|)/2``; ``power = (1 - alpha)/alpha``
+    ``1 - alpha/2`` and ``(1 - |1 - alpha|)/2 = min(alpha, 2 - alpha)/2`` (exact); ``power = (1 - alpha)/alpha``
     and its head with 12 significant bits (its products with exponents
     ``|k| < 2**8`` exact in float32) and tail.
     """
@@ -178,7 +182,7 @@ def stable_constants(alpha):
     power = min((1.0 - alpha) / alpha, _POWER_MAX)  # finite for every alpha > 0
     head = bits_f64(f64_bits(power) & _TOP12)
     return (float32(alpha), float32(alpha - float64(float32(alpha))), float32(1.0 - 0.5 * alpha),
-            float32(c1), float32(c1 - float64(float32(c1))), float32(0.5 * (1.0 - c1)),
+            float32(c1), float32(c1 - float64(float32(c1))), float32(0.5 * min(alpha, 2.0 - alpha)),
             float32(head), float32(power - head), float32(power))
 
 
@@ -204,8 +208,14 @@ def stable_pieces(w0, w1, w2, w3, constants):
     Every float32 quantity is a magnitude within float32's range, so each
     step keeps float32's relative precision; ``2**k`` is applied in float64 by
     :func:`scale_pow2`.  Relative error against the exact transform of the
-    same words below ``1e-6 (1 + |power|)`` (tested against numpy in float64,
-    extreme words included).
+    same words below ``1e-6 (1 + |power|)`` for ``alpha >= 0.05`` (tested
+    against numpy in float64, extreme words included; a review measured at
+    most ``3.5e-7 (1 + |power|)`` down to ``alpha = 1e-4``).  For any alpha
+    the draws are ``inf`` or 0 wherever the exact value is beyond float64's
+    range (tested down to ``alpha = 1e-9``), never NaN; below
+    ``alpha = 1e-9`` ``power`` is capped at ``2**30`` (the law is then not
+    that of alpha), and below float32's range (``alpha < 1e-38``) every draw
+    is 0.
     """
     al_hi, al_lo, t0, c1_hi, c1_lo, c0, p_hi, p_lo, power = constants
     a, b, sign = half_uniforms32(w0, w1)
@@ -223,10 +233,10 @@ def stable_pieces(w0, w1, w2, w3, constants):
     # log(cos((1 - alpha) V) q) = k2 log 2 + log(1 + f2)
     kb2, m2 = mantissa_split32(cos_1mav * q)
     k2 = float32(isub32(kb2, _BIAS_F))
-    head = min(max(p_hi * k2, -_EXP2_LIMIT_F), _EXP2_LIMIT_F)  # exact (when not clamped)
+    head = min(max(p_hi * k2, -_HEAD_LIMIT_F), _HEAD_LIMIT_F)  # exact (when not clamped)
     k_head = round32(head)
     rest = (head - k_head) + (p_lo * k2 + power * log_reduced32(_ZERO_F, m2 - _ONE_F) * _INV_LN2_F)
-    rest = min(max(rest, -_EXP2_LIMIT_F), _EXP2_LIMIT_F)
+    rest = min(max(rest, -_REST_LIMIT_F), _REST_LIMIT_F)
     k_rest = round32(rest)
     mantissa = (sin_av * w * q) * exp2_reduced32(rest - k_rest)
     return bits_f32(xor32(f32_bits(mantissa), sign)), int32(k_head) + int32(k_rest)
@@ -469,11 +479,13 @@ class SymmetricStable(GradientModel):
     special case.  Since stream version 3 in float32 lanes, every difference
     that could cancel taken exactly and the power of two split into an
     integer exponent applied in float64 (:func:`stable_pieces`,
-    :func:`scale_pow2`): each draw is within ``1e-6 (1 + |p|)`` relative of
-    the exact transform of its words (tested against numpy in float64 on a
-    million words and the extreme ones; measured at most 0.38 of that bound
-    for alpha from 0.05 to 2), a float32 significand (24 bits) times a power
-    of two, and ``inf`` only where the exact value exceeds float64's range.
+    :func:`scale_pow2`): for ``alpha >= 0.05`` each draw is within
+    ``1e-6 (1 + |p|)`` relative of the exact transform of its words (tested
+    against numpy in float64 on a million words and the extreme ones;
+    measured at most 0.38 of that bound for alpha from 0.05 to 2), a float32
+    significand (24 bits) times a power of two, and ``inf`` only where the
+    exact value exceeds float64's range (see :func:`stable_pieces` for
+    smaller alpha).
     The fill is compiled with fused multiply-adds allowed
     (``fastmath={"contract"}``, nothing else), as GPUs compile it.
 

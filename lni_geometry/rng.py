@@ -50,9 +50,11 @@ lanes without changing a value; on 2026-12-01 the stable tile fill was made
 planar and the Student-t retries branch-free, again without changing a value:
 the tile fills are tested bit for bit against ``fill_coords``.)
 **3** (issue 16, 2026-12-01 evening): the symmetric alpha-stable transform in
-float32 lanes (layer 3 changed for the stable model only: each draw moves by
-less than ``1e-6 (1 + |1 - alpha|/alpha)`` relative, the same words giving the
-same draw; :func:`lni_geometry.models.stable_pieces`).  Gaussian and Student-t
+float32 lanes (layer 3 changed for the stable model only: for ``alpha >= 0.05``
+each finite draw of version 2 moves by less than ``1e-6 (1 + |1 - alpha|/alpha)``
+relative, the same words giving the same draw, and draws that version 2 let
+overflow to ``inf`` above ``alpha 2**-53 DBL_MAX`` are now finite up to
+``DBL_MAX``; :func:`lni_geometry.models.stable_pieces`).  Gaussian and Student-t
 coordinates, keys, words and the order of the sums are unchanged, so a
 Gaussian file of version 2 (``data/figure1.npz``) holds exactly the numbers
 version 3 gives.
@@ -151,9 +153,10 @@ __all__ = [
 #: Incremented by any change of a key, a Philox word, a CPU coordinate or the
 #: order of the CPU sums; caches of samples and run files are keyed by it.
 #: 1: float64 Box-Muller (fdlibm polynomials), 8 lanes, ``l2sq`` ones by multiply-then-add
-#: (data/figure1.npz).  2 (issue 16): float32 Box-Muller (:func:`box_muller`),
-#: CPU sums in 16 lanes, ``l2sq`` lanes by fused multiply-add; keys, Philox words
-#: and the heavy-tailed coordinates are unchanged.
+#: 2 (issue 16): float32 Box-Muller (:func:`box_muller`), CPU sums in 16 lanes,
+#: ``l2sq`` lanes by fused multiply-add; keys, Philox words and the heavy-tailed
+#: coordinates unchanged (data/figure1.npz).  3 (issue 16): the stable transform in
+#: float32 lanes; everything else unchanged.
 STREAM_VERSION = 3
 
 # --- Philox4x32-10 constants (Salmon et al. 2011, Random123) -----------------

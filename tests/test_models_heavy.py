@@ -92,9 +92,10 @@ def _stable_words(n=1_000_000, seed=1):
     return w
 
 
-def _stable_reference(w, alpha):
-    """Chambers-Mallows-Stuck in float64 numpy from the same 53-bit uniforms, in
-    forms free of cancellation (relative error about 1e-15)."""
+def _stable_log_reference(w, alpha):
+    """``(log|X|, X < 0)`` by Chambers-Mallows-Stuck in float64 numpy from the same
+    53-bit uniforms, in forms free of cancellation (relative error about 1e-15);
+    ``(1 - alpha)/alpha`` capped at ``2**30`` as the transform does."""
     w = w.astype(np.uint64)
 
     def half(wa, wb):
@@ -109,10 +110,16 @@ def _stable_reference(w, alpha):
     c1 = abs(1.0 - alpha)
     log_sin_av = np.log(np.sin(np.pi * np.minimum(alpha * a, (1 - alpha / 2) + alpha * b)))
     log_cos_v = np.log(np.sin(np.pi * b))
-    log_cos_1mav = np.log(np.sin(np.pi * ((1 - c1) / 2 + c1 * b)))
-    power = (1 - alpha) / alpha
+    log_cos_1mav = np.log(np.sin(np.pi * (min(alpha, 2 - alpha) / 2 + c1 * b)))
+    power = min((1 - alpha) / alpha, 2.0**30)
+    return log_sin_av - log_cos_v + power * (log_cos_1mav - np.log(big_w) - log_cos_v), negative
+
+
+def _stable_reference(w, alpha):
+    """The draws of :func:`_stable_log_reference` (``inf`` beyond float64's range)."""
+    log_x, negative = _stable_log_reference(w, alpha)
     with np.errstate(over="ignore"):
-        x = np.exp(log_sin_av - log_cos_v + power * (log_cos_1mav - np.log(big_w) - log_cos_v))
+        x = np.exp(log_x)
     return np.where(negative, -x, x)
 
 
@@ -148,12 +155,29 @@ def test_stable_transform_check_has_power(alpha):
     assert _stable_relative_error(_stable_words(), alpha, reference_alpha=alpha * (1 + 1e-5)) > 1e-6
 
 
-@pytest.mark.parametrize("alpha", [1e-300, 1e-6, 1e-3])
-def test_stable_transform_tiny_alpha_gives_no_nan(alpha):
-    """Far below any usable alpha (the range check refuses such samples) the draws
-    are inf or 0, never NaN."""
-    x = _stable_of_words(_stable_words(100_000), alpha)
+@pytest.mark.parametrize("alpha", [1e-12, 1e-9, 1e-7, 1e-6, 1e-3])
+def test_stable_transform_tiny_alpha_overflows_where_the_exact_value_does(alpha):
+    """Far below any useful alpha (single draws beyond 1e300) the draws are never NaN,
+    and inf (or 0) wherever the exact value is beyond float64's range by more than a
+    factor e (log|X| > 710.8, or < -746.1, from the numpy reference), with the sign of
+    the exact draw.  (A clamp of the exponent once turned such draws finite for alpha
+    between 1e-12 and 2.4e-7: this test fails on that code.)  Below alpha = 1e-9 the
+    transform caps (1 - alpha)/alpha at 2**30, so the reference uses the cap too."""
+    w = _stable_words(100_000)
+    x = _stable_of_words(w, alpha)
     assert not np.isnan(x).any()
+    log_ref, negative = _stable_log_reference(w, alpha)
+    over = log_ref > 710.8
+    under = log_ref < -746.1
+    assert np.all(np.isinf(x[over])), (alpha, np.count_nonzero(~np.isinf(x[over])))
+    assert np.all(x[under] == 0.0), (alpha, np.count_nonzero(x[under] != 0.0))
+    assert np.all(np.signbit(x) == negative)
+
+
+def test_stable_transform_alpha_below_float32_range_gives_zeros_not_nan():
+    """alpha = 1e-300 rounds to 0 in float32: every draw is 0 (documented), none NaN."""
+    x = _stable_of_words(_stable_words(10_000), 1e-300)
+    assert np.all(x == 0.0)
 
 
 # --- parameters and specs ---------------------------------------------------------
@@ -413,8 +437,10 @@ def test_save_load_round_trip(model, tmp_path):
 #: streams are a compatibility promise (lni_geometry/rng.py): a change of any of
 #: these values is a new major version.  The Gaussian values are also Box-Muller
 #: written with numpy on Philox words that match Random123's known answers
-#: (tests/test_rng.py); the 1e-13 tolerance allows a compiler that rounds the
-#: polynomials differently.
+#: (tests/test_rng.py).  The values are compared bit for bit in
+#: tests/test_stream_pins.py; the 1e-13 tolerance here only names the points (a
+#: compiler that contracted the float32 pieces differently would move them by about
+#: 1e-7 and fail both).
 KNOWN_STREAMS = {
     "gaussian": ["0x1.bbcc828082500p-2", "0x1.fe1aa36dcac80p+0", "0x1.2152e79106700p-2",
                  "0x1.b8638de360980p-2", "-0x1.439def3243f40p+0", "-0x1.0fa71ae193040p+0"],  # stream version 2
