@@ -48,12 +48,69 @@ def _spearman(x, y):
     return float(stats.spearmanr(x[ok], y[ok])[0])
 
 
+# --- statistics that both the caption lines and the checks rest on --------------------
+
+
+def _angle_vs_band(arr, summary):
+    """Figure 2: which runs' angles lie above the isotropic 3-sd band, and Spearman's rho
+    of angle against log lr over all runs."""
+    above = arr["med_angle"] > summary["iso_mean"] + 3 * summary["iso_std"]
+    loglr = np.log10(np.repeat(arr["lrs"][:, None], arr["med_angle"].shape[1], 1)).ravel()
+    return above, _spearman(loglr, arr["med_angle"].ravel())
+
+
+def _calibrated_vs_lion(arr):
+    """Figure 3, per lr: Lion's and calibrated Enim's final accuracy (mean, sd over seeds)
+    and where Enim lies: -1 more than 2 standard errors below Lion, +1 above, 0 within."""
+    k = arr["acc_lion"].shape[1]
+    rows = []
+    for i in range(len(arr["lrs"])):
+        ml, sl = _ms(arr["acc_lion"][i])
+        mc, sc = _ms(arr["acc_enim_cal"][i])
+        se = math.sqrt((sl ** 2 + sc ** 2) / k)
+        side = -1 if mc < ml - 2 * se - 1e-9 else (1 if mc > ml + 2 * se + 1e-9 else 0)
+        rows.append((ml, sl, mc, sc, side))
+    return rows
+
+
+def _late_accuracy_sd(arr):
+    """Figure 4: sd of the test accuracy over the second half of training, mean over seeds, per weight decay."""
+    acc = arr["test_acc"]
+    return acc[:, :, acc.shape[2] // 2:].std(axis=2).mean(1)
+
+
+def _best_angles(arr):
+    """Figure 5: mean accuracy ``m[lr, angle]`` over seeds, the best angle's index per lr,
+    and ``tied[lr, angle]``: within 2 standard errors of the difference from the best."""
+    acc = arr["acc"]
+    m, k = acc.mean(2), acc.shape[2]
+    sd = acc.std(2, ddof=1) if k > 1 else np.zeros_like(m)
+    best = np.argmax(m, axis=1)
+    tied = np.zeros(m.shape, dtype=bool)
+    for i, b in enumerate(best):
+        se = np.sqrt((sd[i, b] ** 2 + sd[i] ** 2) / k)
+        tied[i] = m[i, b] - m[i] <= 2 * se + 1e-12
+    return m, best, tied
+
+
+def _zero_gradients_lion_vs_calibrated(arr):
+    """Figure 6: at the lrs where either has zero gradients (``live``), the number of lrs
+    where Lion has more than calibrated Enim by more than 2 standard errors, and fewer."""
+    zl, zc = arr["zero_frac_lion"], arr["zero_frac_enim_cal"]
+    k = zl.shape[1]
+    se = np.sqrt((zl.var(1, ddof=1) + zc.var(1, ddof=1)) / k) if k > 1 else np.zeros(len(zl))
+    diff = zl.mean(1) - zc.mean(1)
+    live = (zl.mean(1) > 0) | (zc.mean(1) > 0)
+    return live, int(np.sum(live & (diff > 2 * se))), int(np.sum(live & (diff < -2 * se)))
+
+
 def report(number, arr, summary, spec):
     """Lines for the terminal and the verdict (computed from the arrays)."""
     deg = np.degrees
     lines, verdict = [], []
     if number == 2:
         iso, sd = summary["iso_mean"], summary["iso_std"]
+        above, rho = _angle_vs_band(arr, summary)
         lines.append(f"n = {summary['n']} parameters; isotropic law: {deg(iso):.2f} +- {deg(sd):.2f} deg (1 sd)")
         for i, lr in enumerate(arr["lrs"]):
             a = arr["med_angle"][i]
@@ -64,11 +121,8 @@ def report(number, arr, summary, spec):
                 f"(T {arr['med_T'][i].mean():.3f}), heterogeneity alone {deg(arr['med_angle_het'][i].mean()):5.1f} "
                 f"(H {arr['med_H'][i].mean():.3f}); tail index of c {np.nanmean(arr['tail_c'][i]):.2f}, "
                 f"alpha for the angle {arr['alpha_for_angle'][i]:.2f}")
-        above = arr["med_angle"] > iso + 3 * sd
         verdict.append(f"angle above the isotropic 3-sd band in {int(above.sum())} of {above.size} runs "
                        f"({'reproduced' if above.all() else 'not in every run'})")
-        loglr = np.log10(np.repeat(arr["lrs"][:, None], arr["med_angle"].shape[1], 1)).ravel()
-        rho = _spearman(loglr, arr["med_angle"].ravel())
         verdict.append(f"angle vs log lr: Spearman rho {rho:.2f} over all runs "
                        f"({'grows with lr' if rho > 0.5 else 'no clear growth with lr'})")
         dt = deg(arr["med_angle_tails"].mean(1))
@@ -79,35 +133,27 @@ def report(number, arr, summary, spec):
                        f"rho {_spearman(np.log10(arr['lrs']), dt):.2f}, heterogeneity rho "
                        f"{_spearman(np.log10(arr['lrs']), dh):.2f}")
     elif number == 3:
-        worse = 0
-        for i, lr in enumerate(arr["lrs"]):
-            ml, sl = _ms(arr["acc_lion"][i])
-            mc, sc = _ms(arr["acc_enim_cal"][i])
+        rows = _calibrated_vs_lion(arr)
+        for i, (lr, (ml, sl, mc, sc, _)) in enumerate(zip(arr["lrs"], rows)):
             me, se = _ms(arr["acc_enim_lion"][i])
             lines.append(f"lr {lr:8.1e}: Lion {ml:.3f} +- {sl:.3f}; Enim at {deg(arr['cal_angle'][i]):.1f} deg "
                          f"{mc:.3f} +- {sc:.3f}; Enim angle='lion' {me:.3f} +- {se:.3f}")
-            k = arr["acc_lion"].shape[1]
-            if mc < ml - 2 * math.sqrt((sl ** 2 + sc ** 2) / k) - 1e-9:
-                worse += 1
+        worse = sum(row[-1] == -1 for row in rows)
         verdict.append(f"calibrated Enim below Lion by more than 2 standard errors at {worse} of "
                        f"{len(arr['lrs'])} lrs ({'reproduced' if worse == 0 else 'not everywhere'})")
     elif number == 5:
-        acc = arr["acc"].mean(axis=2)
-        best = arr["angles_deg"][np.argmax(acc, axis=1)]
+        acc, best_index, tied = _best_angles(arr)
+        best = arr["angles_deg"][best_index]
         for i, lr in enumerate(arr["lrs"]):
             row = "  ".join(f"{a:.0f}:{m:.3f}+-{s:.3f}" for a, m, s in
                             zip(arr["angles_deg"], acc[i], arr["acc"][i].std(axis=1, ddof=1)))
             lines.append(f"lr {lr:8.1e}: best angle {best[i]:.0f} deg, Lion's angle "
                          f"{deg(arr['lion_angle'][i]):.1f} deg; acc by angle {row}")
         gain = acc.max(axis=1) - acc[:, 0]
-        k = arr["acc"].shape[2]
-        sd = arr["acc"].std(axis=2, ddof=1)
         parts = []
         for i, lr in enumerate(arr["lrs"]):
-            b = int(np.argmax(acc[i]))
-            se = np.sqrt((sd[i, b] ** 2 + sd[i] ** 2) / k)
-            tied = [f"{a:.0f}" for j, a in enumerate(arr["angles_deg"]) if acc[i, b] - acc[i, j] <= 2 * se[j]]
-            parts.append(f"{lr:.0e}: {best[i]:.0f} deg (within 2 SE of it: {', '.join(tied)})")
+            near_best = [f"{a:.0f}" for j, a in enumerate(arr["angles_deg"]) if tied[i, j]]
+            parts.append(f"{lr:.0e}: {best[i]:.0f} deg (within 2 SE of it: {', '.join(near_best)})")
         verdict.append("best angle per lr: " + "; ".join(parts))
         verdict.append("gain of the best angle over angle 0 per lr: "
                        + ", ".join(f"{g:+.3f}" for g in gain))
@@ -119,17 +165,12 @@ def report(number, arr, summary, spec):
         zl = arr["zero_frac_lion"]
         zc = arr["zero_frac_enim_cal"]
         ze = arr["zero_frac_enim"].mean(2)
-        k = zl.shape[1]
         for i, lr in enumerate(arr["lrs"]):
             enim = ", ".join(f"{a:.0f} deg {ze[i, j]:.4f}" for j, a in enumerate(arr["angles_deg"]))
             lines.append(f"lr {lr:8.1e}: zero-gradient fraction Lion {zl[i].mean():.4f} +- {zl[i].std(ddof=1):.4f}, "
                          f"Enim calibrated ({deg(arr['cal_angle'][i]):.1f} deg) {zc[i].mean():.4f} +- "
                          f"{zc[i].std(ddof=1):.4f}; Enim {enim}")
-        se = np.sqrt((zl.var(1, ddof=1) + zc.var(1, ddof=1)) / k)
-        diff = zl.mean(1) - zc.mean(1)
-        live = (zl.mean(1) > 0) | (zc.mean(1) > 0)
-        more = int(np.sum(live & (diff > 2 * se)))
-        less = int(np.sum(live & (diff < -2 * se)))
+        live, more, less = _zero_gradients_lion_vs_calibrated(arr)
         verdict.append(f"Lion vs Enim calibrated to its angle, at the {int(live.sum())} lrs with zero gradients: "
                        f"Lion more by > 2 SE at {more}, fewer at {less}, within 2 SE at {int(live.sum()) - more - less}")
         lo = int(np.sum(zl.mean(1)[:, None] < ze[:, :-1]))
@@ -158,8 +199,7 @@ def report(number, arr, summary, spec):
                 f"{np.nanmean(arr['norm_bias_revived'][w][:, half:]):.2f}; tracing biases per step "
                 f"{np.nanmean(arr['norm_bias_tracing'][w][:, half:]):.2f}; cos(top 5% w, update) "
                 f"{np.nanmean(arr['cos_top5'][w][:, half:]):+.3f}")
-        sd = [arr["test_acc"][w][:, arr["test_acc"].shape[2] // 2:].std(axis=1).mean()
-              for w in range(len(arr["weight_decays"]))]
+        sd = _late_accuracy_sd(arr)
         verdict.append("late test-accuracy sd by weight decay: "
                        + ", ".join(f"{wd:g}: {s:.3f}" for wd, s in zip(arr["weight_decays"], sd))
                        + (" (less stable with weight decay)" if max(sd[1:]) > 2 * sd[0] else
@@ -184,12 +224,10 @@ def checks(number, arr, summary, spec):
     out = []
     if number == 2:
         iso, sd = summary["iso_mean"], summary["iso_std"]
-        above = arr["med_angle"] > iso + 3 * sd
+        above, rho = _angle_vs_band(arr, summary)
         out.append(f"angle above the isotropic 3-sd band ({deg(iso):.2f} +- {deg(3 * sd):.2f} deg): "
                    f"{_status(int(above.sum()), above.size)} ({int(above.sum())} of {above.size} runs, "
                    f"angle {deg(arr['med_angle'].mean(1).min()):.1f}..{deg(arr['med_angle'].mean(1).max()):.1f} deg)")
-        loglr = np.log10(np.repeat(arr["lrs"][:, None], arr["med_angle"].shape[1], 1)).ravel()
-        rho = _spearman(loglr, arr["med_angle"].ravel())
         m = arr["med_angle"].mean(1)
         falls = [f"{arr['lrs'][i]:.0e}->{arr['lrs'][i + 1]:.0e}" for i in range(len(m) - 1) if m[i + 1] < m[i]]
         out.append(f"angle grows with the lr: {'reproduced' if rho > 0.5 else 'not reproduced'} (Spearman rho "
@@ -209,18 +247,9 @@ def checks(number, arr, summary, spec):
         out.append(f"one stable law explains the angle (tail index of c = alpha of the observed angle within 2 SE): "
                    f"at {int(np.sum(agree))} of {len(agree)} lrs")
     elif number == 3:
-        k = arr["acc_lion"].shape[1]
-        worse = better = 0
-        for i in range(len(arr["lrs"])):
-            ml, sl = _ms(arr["acc_lion"][i])
-            mc, sc = _ms(arr["acc_enim_cal"][i])
-            se = math.sqrt((sl ** 2 + sc ** 2) / k)
-            worse += mc < ml - 2 * se - 1e-9
-            better += mc > ml + 2 * se + 1e-9
-        L = len(arr["lrs"])
-        bad = [f"{lr:.0e}" for i, lr in enumerate(arr["lrs"])
-               if _ms(arr["acc_enim_cal"][i])[0] < _ms(arr["acc_lion"][i])[0]
-               - 2 * math.sqrt((_ms(arr["acc_lion"][i])[1] ** 2 + _ms(arr["acc_enim_cal"][i])[1] ** 2) / k) - 1e-9]
+        sides = [row[-1] for row in _calibrated_vs_lion(arr)]
+        worse, better, L = sides.count(-1), sides.count(1), len(sides)
+        bad = [f"{lr:.0e}" for lr, side in zip(arr["lrs"], sides) if side == -1]
         out.append(f"Enim at Lion's angle trains like Lion (final accuracy within 2 SE): "
                    f"{_status(L - worse - better, L)} (worse at {worse}" + (f" [lr {', '.join(bad)}]" if bad else "")
                    + f", better at {better} of {L} lrs)")
@@ -238,7 +267,7 @@ def checks(number, arr, summary, spec):
                    + ", ".join(f"lambda {wds[w]:g}: {q[w]:.3g} vs {1 / wds[w]:.3g}" for w in pos)
                    + (f"; no decay: {q[0]:.3g}" if wds[0] == 0 else "") + ")")
         acc = arr["test_acc"]
-        sd = acc[:, :, acc.shape[2] // 2:].std(axis=2).mean(1)
+        sd = _late_accuracy_sd(arr)
         unstable = [sd[w] > 2 * sd[0] for w in pos] if wds[0] == 0 else []
         drops = np.sum(np.diff(acc, axis=2) < -0.2, axis=2).sum(1)
         out.append(f"weight decay makes Lion unstable (late test-accuracy sd > 2x the control's): "
@@ -258,18 +287,14 @@ def checks(number, arr, summary, spec):
                    f"{_status(sum(along), len(pos))} (cos " + ", ".join(f"{c:+.2f}" for c in cos)
                    + " for lambda " + ", ".join(f"{w:g}" for w in wds) + ")")
     elif number == 5:
-        acc = arr["acc"]
-        m, k = acc.mean(2), acc.shape[2]
-        sd = acc.std(2, ddof=1) if k > 1 else np.zeros_like(m)
+        m, best, tied = _best_angles(arr)
         ang = arr["angles_deg"]
         tied_lion, zero_worse = 0, []
         for i, lr in enumerate(arr["lrs"]):
-            b = int(np.argmax(m[i]))
-            se = np.sqrt((sd[i, b] ** 2 + sd[i] ** 2) / k)
-            tied = m[i, b] - m[i] <= 2 * se + 1e-12
+            b = best[i]
             j = int(np.argmin(np.abs(ang - deg(arr["lion_angle"][i]))))
-            tied_lion += bool(tied[j])
-            if not tied[0]:
+            tied_lion += bool(tied[i, j])
+            if not tied[i, 0]:
                 zero_worse.append(f"{lr:.0e} (by {m[i, b] - m[i, 0]:.2f})")
         L = len(arr["lrs"])
         out.append(f"Lion's angle lies among the best angles (grid angle nearest it within 2 SE of the best): "
@@ -278,12 +303,7 @@ def checks(number, arr, summary, spec):
                    + ("at lr " + ", ".join(zero_worse) if zero_worse else "at no lr"))
     elif number == 6:
         zl, zc = arr["zero_frac_lion"], arr["zero_frac_enim_cal"]
-        k = zl.shape[1]
-        se = np.sqrt((zl.var(1, ddof=1) + zc.var(1, ddof=1)) / k) if k > 1 else np.zeros(len(zl))
-        diff = zl.mean(1) - zc.mean(1)
-        live = (zl.mean(1) > 0) | (zc.mean(1) > 0)
-        more = int(np.sum(live & (diff > 2 * se)))
-        less = int(np.sum(live & (diff < -2 * se)))
+        live, more, less = _zero_gradients_lion_vs_calibrated(arr)
         out.append(f"Lion has more exactly-zero gradients than Enim at Lion's angle (> 2 SE): "
                    f"{_status(more, int(live.sum()))} (more at {more}, fewer at {less}, within 2 SE at "
                    f"{int(live.sum()) - more - less} of the {int(live.sum())} lrs with any; Lion "
