@@ -250,6 +250,7 @@ def _as_angles(sample_or_angles):
     return angles, None
 
 
+@paper_style()
 def angle_histogram(sample_or_angles, laws=None, ax=None, degrees=True, bins="auto", label="Monte Carlo",
                     legend="outside"):
     """Histogram (as a density) of bisector angles with laws overlaid.
@@ -275,11 +276,6 @@ def angle_histogram(sample_or_angles, laws=None, ax=None, degrees=True, bins="au
     -------
     matplotlib.axes.Axes
     """
-    with paper_style():
-        return _angle_histogram(sample_or_angles, laws, ax, degrees, bins, label, legend)
-
-
-def _angle_histogram(sample_or_angles, laws, ax, degrees, bins, label, legend):
     angles, dim = _as_angles(sample_or_angles)
     ax = _axes(ax)
     if laws is None:
@@ -369,6 +365,7 @@ def sphere_factor_overlay(dim, ax, window, peak_density, degrees=True):
     return ax
 
 
+@paper_style()
 def concentration(dims, samples=2000, ax=None, degrees=True, seed=0, backend="cpu", quantiles=(0.05, 0.95),
                   legend="outside"):
     """Mean and spread of the bisector angle against the dimension, with the exact curves.
@@ -383,11 +380,6 @@ def concentration(dims, samples=2000, ax=None, degrees=True, seed=0, backend="cp
     -------
     matplotlib.axes.Axes
     """
-    with paper_style():
-        return _concentration(dims, samples, ax, degrees, seed, backend, quantiles, legend)
-
-
-def _concentration(dims, samples, ax, degrees, seed, backend, quantiles, legend):
     from .sampling import sample_angles
     from .theory import bisector_cos_mean, bisector_cos_var
 
@@ -420,6 +412,7 @@ def _concentration(dims, samples, ax, degrees, seed, backend, quantiles, legend)
     return ax
 
 
+@paper_style()
 def decomposition(dim, ax=None, degrees=True, points=800, legend="outside"):
     """The seed paper's decomposition of the bisector-angle density, in log space.
 
@@ -432,11 +425,6 @@ def decomposition(dim, ax=None, degrees=True, points=800, legend="outside"):
     -------
     matplotlib.axes.Axes
     """
-    with paper_style():
-        return _decomposition(dim, ax, degrees, points, legend)
-
-
-def _decomposition(dim, ax, degrees, points, legend):
     from .theory import BisectorAngle, log_orthant_fraction, log_sphere_factor
 
     ax = _axes(ax)
