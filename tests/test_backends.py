@@ -103,3 +103,34 @@ def test_sample_angles_checks_options():
         lg.sample_angles(10, 2, backend="cpu", options=DaskOptions())
     with pytest.raises(TypeError, match="options of backend 'dask' must be a DaskOptions"):
         lg.sample_angles(10, 2, backend="dask", options={"chunk_samples": 1})
+
+
+# --- the fixed order of the additions (found by planting bugs) -----------------------
+
+
+def test_chunk_rows_are_added_first_to_last():
+    """((0 + 1e16) + 1) - 1e16 is 0 in float64; any other order gives 1 or 2."""
+    parts = np.array([[1e16] * 3, [1.0] * 3, [-1e16] * 3])
+    assert kernels.add_rows_in_order(parts) == (0.0, 0.0, 0.0)
+
+
+def test_tile_lanes_are_folded_pairwise():
+    """Entry j goes into lane j mod 16 and the 16 lanes are folded (0+1), (2+3), ...
+    then their pairs: a buffer whose sums depend on the order gives the tree's value."""
+    buf = np.zeros(16)
+    buf[:4] = [1e16, 1.0, -1e16, 1.0]  # tree: (1e16 + 1) + (-1e16 + 1) = 0; in order: 1
+    s1, s2, st = kernels._tile_sums(buf, 16)
+    lanes = list(buf)
+    while len(lanes) > 1:
+        lanes = [lanes[i] + lanes[i + 1] for i in range(0, len(lanes), 2)]
+    assert st == lanes[0] == 0.0
+    assert sum(buf) == 1.0  # the order matters here
+
+
+def test_chunks_spread_over_threads_equal_one_thread_per_sample():
+    """Three chunks per sample: 3 samples (chunks over threads) give the bits of the same
+    samples among 11 (one thread per sample)."""
+    dim = 3 * kernels.CHUNK + 5
+    whole = lg.sample_angles(dim, 11, "stable:1.2", seed=4, backend="cpu")
+    few = lg.sample_angles(dim, 3, "stable:1.2", seed=4, start=2, backend="cpu")
+    assert few.sums.tobytes() == whole.sums[2:5].tobytes()

@@ -356,3 +356,14 @@ def test_cli_rerun_with_the_data_file_only_redraws(tmp_path, fig_cache, capsys, 
     assert code == 0 and os.path.getsize(tmp_path / "f5.png") > 10_000
     assert "redrew it from" in out and all(f"check: {c}" in out for c in checks)
     assert written_by_package(str(tmp_path / "f5.png"))
+
+
+def test_median_angle_is_over_the_second_half_and_ignores_nan():
+    """Figures 2, 3, 5 read the angle as the median over the second half of training."""
+    from lni_geometry.experiments.engine import RunResult
+
+    x = np.arange(10.0)
+    x[8] = np.nan
+    r = RunResult(None, {"sign_angle": x}, {}, {}, {})
+    assert r.median_angle() == 6.5  # median of 5, 6, 7, 9
+    assert r.median_angle(skip=0.0) == 4.0  # of 0..7 and 9
