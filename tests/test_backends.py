@@ -109,9 +109,11 @@ def test_sample_angles_checks_options():
 
 
 def test_chunk_rows_are_added_first_to_last():
-    """((0 + 1e16) + 1) - 1e16 is 0 in float64; any other order gives 1 or 2."""
-    parts = np.array([[1e16] * 3, [1.0] * 3, [-1e16] * 3])
+    """((0 + 1) + 1e16) - 1e16 is 0 in float64 (1e16 + 1 rounds to 1e16); last to first
+    gives ((0 - 1e16) + 1e16) + 1 = 1."""
+    parts = np.array([[1.0] * 3, [1e16] * 3, [-1e16] * 3])
     assert kernels.add_rows_in_order(parts) == (0.0, 0.0, 0.0)
+    assert kernels.add_rows_in_order(parts[::-1].copy()) == (1.0, 1.0, 1.0)
 
 
 def test_tile_lanes_are_folded_pairwise():
