@@ -51,6 +51,7 @@ __all__ = [
     "log_reduced32",
     "mantissa_split32",
     "neg2_log_word32",
+    "pow2_halves",
     "round32",
     "sin_half_turns32",
     "sqrt_nonneg",
@@ -218,7 +219,7 @@ def isub32(a, b):
     """``a - b`` as int32 (no overflow in its uses)."""
 
 
-# --- log, sin, cos (fdlibm) ---------------------------------------------------
+# --- log (fdlibm; float64: Student-t) ------------------------------------------
 
 _SQRT2 = 1.4142135623730951
 _EXP_MASK = np.uint64(0x7FF0000000000000)
@@ -262,11 +263,9 @@ def log_positive(x):
     return dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f)
 
 
-_MASK30 = np.uint32(0x3FFFFFFF)
-_HALF30 = np.uint32(0x20000000)
 
 
-# --- the float32 Box-Muller pieces (stream version 2) ---------------------------
+# --- float32 pieces: Box-Muller (stream version 2), the stable transform (3) ------
 # Both functions take a raw 32-bit word and work in float32 lanes (16 per AVX-512
 # register, 8 per AVX2 one), with the range reductions done exactly in integer
 # arithmetic, so that every result carries float32's *relative* precision: no
@@ -277,6 +276,8 @@ _HALF30 = np.uint32(0x20000000)
 # and stated in lni_geometry/rng.py).
 
 _F32 = np.float32
+_MASK30 = np.uint32(0x3FFFFFFF)
+_HALF30 = np.uint32(0x20000000)
 _TWO_M32_F = _F32(2.0**-32)
 _TWO_M33_F = _F32(2.0**-33)
 _NEG_TWO_M32_F = _F32(-(2.0**-32))
@@ -458,7 +459,7 @@ def round32(x):
     return (x + _ROUND_MAGIC_F) - _ROUND_MAGIC_F
 
 
-# --- expm1 (float64; Student-t) -------------------------------------------------
+# --- the fills' fast-math flags; expm1 (float64: Student-t) ----------------------
 
 _INV_LN2 = 1.4426950408889634
 _ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: x + magic - magic rounds to an integer
@@ -492,6 +493,17 @@ def _expm1_reduced(r):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
+def pow2_halves(k):
+    """``(2**(k >> 1), 2**(k - (k >> 1)))`` as float64 built from their bits, for an int64 ``k``
+    in ``[-2044, 2046]``: ``x * a * b`` scales ``x`` by ``2**k`` with one rounding, even where
+    the result is subnormal or ``2**k`` itself is not a float64."""
+    ka = k >> int64(1)
+    a = bits_f64(uint64(ka + int64(1023)) << uint64(52))
+    b = bits_f64(uint64(k - ka + int64(1023)) << uint64(52))
+    return a, b
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def _exp_parts(x):
     """``exp(x) = a * (1 + q) * b`` with ``a = 2**(k//2)``, ``b = 2**(k - k//2)``."""
     x = min(max(x, _EXP_MIN), _EXP_MAX)
@@ -499,10 +511,7 @@ def _exp_parts(x):
     r = (x - kf * _LN2_HI) - kf * _LN2_LO
     q = _expm1_reduced(r)
     k = int64(kf)
-    ka = k >> int64(1)
-    kb = k - ka
-    a = bits_f64(uint64(ka + int64(1023)) << uint64(52))
-    b = bits_f64(uint64(kb + int64(1023)) << uint64(52))
+    a, b = pow2_halves(k)
     return a, q, b, k
 
 

@@ -12,7 +12,7 @@ into a small buffer (in the model's tile order,
 :func:`lni_geometry.models.fill_tile`) and reduced into ``LANES = 16`` float64
 accumulators per sum (entry ``j`` into lane ``j mod 16``; one ``<16 x double>``
 vector per sum, two AVX-512 registers, so two independent chains of additions;
-written as LLVM IR in :func:`_lane_sums` so that it is vectorised and ordered
+written as LLVM IR (:func:`_lane_loop`) so that it is vectorised and ordered
 the same on AVX2 and AVX-512; ``l2sq`` lanes by a fused multiply-add), the
 lanes folded pairwise ``(0+1), (2+3), ...``, then those pairs pairwise, to
 ``((((0+1)+(2+3))+((4+5)+(6+7)))+(((8+9)+...)))``, then the ragged end
@@ -28,8 +28,9 @@ from numba import float64, int64, njit, prange, types, uint32, uint64
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .elementary import CONTRACT, cos_sin_turn32, neg2_log_word32, sqrt_nonneg
+from .elementary import CONTRACT
 from .models import TILE_SCRATCH, fill_coords, fill_tile
+from .rng import box_muller_pieces
 
 CHUNK = 1 << 16  # coordinates per chunk: the unit of parallel work in one sample
 TILE = 512  # coordinates generated per tile (a multiple of every model's block)
@@ -284,8 +285,8 @@ def _box_muller_moment_sums(first, stride, count, jitter, out):
         for i in range(_MOMENT_BLOCK):
             h = (uint64(uint32((b * _MOMENT_BLOCK + i) * 2654435761)) * uint64(stride)) >> uint64(32)
             w = uint32(base + stride * i + (int64(h) if jitter else int64(0)))
-            br[i] = float64(sqrt_nonneg(neg2_log_word32(w)))
-            c, s = cos_sin_turn32(w)
+            r, c, s = box_muller_pieces(w, w)
+            br[i] = float64(r)
             bc[i] = float64(c)
             bs[i] = float64(s)
         a1, a2, _ = _lane_sums(br, _MOMENT_BLOCK)

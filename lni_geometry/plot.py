@@ -306,6 +306,7 @@ def angle_histogram(sample_or_angles, laws=None, ax=None, degrees=True, bins="au
     return ax
 
 
+@paper_style()
 def sphere_factor_log(dim, ax, window, degrees=True, color="#009E73"):
     """The sphere factor ``sin(a)**(dim-2)`` alone across ``window``, on a log scale of its own.
 
@@ -324,20 +325,19 @@ def sphere_factor_log(dim, ax, window, degrees=True, color="#009E73"):
         The twin axes with the curve (its line is labelled; pass both axes to
         :func:`figure_legend` or collect the handles for one legend).
     """
-    with paper_style():
-        lo, hi = window
-        grid = np.linspace(lo, hi, 400)
-        log10_f = (dim - 2) * (np.log(np.sin(grid)) - np.log(np.sin(hi))) / np.log(10.0)
-        scale = _DEG if degrees else 1.0
-        twin = ax.twinx()
-        twin.spines["right"].set_visible(True)
-        twin.grid(False)
-        rise = -log10_f[0]
-        twin.plot(grid * scale, log10_f, ":", color=color, lw=1.4,
-                  label=f"sin^(n-2)(a) alone (right axis): rises 10^{rise:.4g} across the window")
-        twin.set_ylabel("log10 sin^(n-2)(a), relative to right edge", color=color)
-        twin.tick_params(axis="y", colors=color)
-        return twin
+    lo, hi = window
+    grid = np.linspace(lo, hi, 400)
+    log10_f = (dim - 2) * (np.log(np.sin(grid)) - np.log(np.sin(hi))) / np.log(10.0)
+    scale = _DEG if degrees else 1.0
+    twin = ax.twinx()
+    twin.spines["right"].set_visible(True)
+    twin.grid(False)
+    rise = -log10_f[0]
+    twin.plot(grid * scale, log10_f, ":", color=color, lw=1.4,
+              label=f"sin^(n-2)(a) alone (right axis): rises 10^{rise:.4g} across the window")
+    twin.set_ylabel("log10 sin^(n-2)(a), relative to right edge", color=color)
+    twin.tick_params(axis="y", colors=color)
+    return twin
 
 
 def sphere_factor_overlay(dim, ax, window, peak_density, degrees=True):

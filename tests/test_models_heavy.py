@@ -78,6 +78,7 @@ def test_log1p_reduced32_matches_numpy():
 # --- the stable transform against its formula -------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
 def _stable_words(n=1_000_000, seed=1):
     """Random words with blocks of extremes: |V| at pi/2 and at 0, U = p near 0 and near
     1/2 on either branch (W near 2**-54 and near 37, the deepest tails)."""

@@ -70,7 +70,7 @@ from .bisector_methods import (
 )
 from .decomposition import estimate_orthant_fraction, log_orthant_fraction, log_sphere_factor
 from .fixed_axis import FixedAxisAngle
-from .numerics import MAX_DIM, bisector_cos_mean, bisector_cos_var, leggauss  # noqa: F401
+from .numerics import bisector_cos_mean, bisector_cos_var, leggauss  # noqa: F401
 from .stable import LEPAGE_REALISATIONS, LEPAGE_TERMS, StableBisectorAngle  # noqa: F401
 
 __all__ = [

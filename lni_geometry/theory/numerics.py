@@ -17,7 +17,7 @@ import numpy as np
 from numpy.polynomial.legendre import leggauss as _leggauss_uncached
 from scipy import special as sc
 
-from ..validation import MAX_DIM, check_dim  # noqa: F401  (MAX_DIM: re-exported)
+from ..validation import check_dim
 
 __all__ = ["bisector_cos_mean", "bisector_cos_var", "leggauss"]
 

@@ -48,8 +48,10 @@ class Enim(SignOptimizer):
         As in :class:`Lion`.
     foreach : bool or None
         ``None`` (default): the fused kernels on the CPU (float32/float64).
-        ``True`` / ``False``: torch's operations, one tensor at a time either
-        way (the sums over every tensor must precede any update).
+        ``True`` / ``False``: torch's operations for the weight and momentum
+        update, one tensor at a time either way (the sums over every tensor
+        must precede any update); on the CPU the sums and ``z`` still come
+        from the numba kernels (``momentum_sums``, ``fill_normals``).
     angle : float, "lni", "lion" or callable
         The turn ``t``: a float in ``[0, pi]`` radians (``0``: normalised SGD
         with Lion's momentum, the paper's Norm SGD); ``"lni"``: drawn every
