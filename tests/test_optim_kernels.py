@@ -222,15 +222,16 @@ def test_enim_update_draws_the_next_z_of_the_stream():
     rng = np.random.default_rng(7)
     p, m, g, z = (rng.standard_normal(n) for _ in range(4))
     p2, m2 = p.copy(), m.copy()
+    plain_p, plain_m = p.copy(), m.copy()
     ok.enim_update(p, m, g, z.copy(), 0.8, 0.9, 2.0, -3.0, 0.1, 0.1, next_key=(11, 12), sample=3)
     z_used = z.copy()
     ok.enim_update(p2, m2, g, z_used, 0.8, 0.9, 2.0, -3.0, 0.1, 0.1, next_key=(11, 12), sample=3)
     want = np.empty(n)
     ok.fill_normals(want, (11, 12), 3)
     assert np.array_equal(z_used, want)
-    plain_p = p.copy()
-    ok.enim_update(plain_p, m.copy(), g, z.copy(), 0.8, 0.9, 2.0, -3.0, 0.1, 0.1)  # same step, no draw
-    np.testing.assert_allclose(p2, p, rtol=0, atol=0)  # the draw does not touch the step
+    ok.enim_update(plain_p, plain_m, g, z.copy(), 0.8, 0.9, 2.0, -3.0, 0.1, 0.1)  # same step, no draw
+    np.testing.assert_allclose(p2, p, rtol=0, atol=0)
+    assert np.array_equal(plain_p, p) and np.array_equal(plain_m, m)  # the draw does not touch the step
 
 
 @pytest.mark.parametrize("n", [1000, ok.PARALLEL_MIN + 7])
