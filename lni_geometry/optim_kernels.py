@@ -1,59 +1,64 @@
-"""Fused kernels of the PyTorch optimizers: Lion's and Enim's steps, their telemetry sums, Enim's Gaussian.
+"""Fused kernels of the PyTorch optimizers: Lion's and Enim's steps, their sums, Enim's Gaussian.
 
-The optimizers of :mod:`lni_geometry.torch` need, per parameter tensor and per
-step, the update itself and a few sums over Lion's ``c = beta1 m + (1 - beta1) g``,
-the gradient ``g`` and the momentum ``m``: ``||c||_1``, ``||c||_2^2``,
-``nnz(c)`` (the sign angle and the angle budget), counts of exact zeros and of
-small momenta (momentum tracing), the new momentum's ``||m||_2^2`` (the next
-step's threshold), and for Enim ``c . z`` and ``z . z`` with a Gaussian ``z``.
-Separate torch operations would read every array once per operation (a Lion
-step is six passes in torch), and torch's float32 ``vector_norm`` and ``dot``
-accumulate in float32 (relative errors of 1e-3 at 10^7 entries); these kernels
-read each array once per step (Enim: twice), accumulate in float64, and run on
-all cores.
+The optimizers of :mod:`lni_geometry.torch` need, per step, the update itself
+and a few sums over Lion's ``c = beta1 m + (1 - beta1) g``, the gradient ``g``
+and the momentum ``m`` of every parameter tensor: ``||c||_1``, ``||c||_2^2``,
+``nnz(c)`` (the sign angle, the angle budget, and whether ``c`` is finite),
+counts of exact zeros and of small momenta (momentum tracing), and for Enim
+``c . z`` and ``z . z`` with a Gaussian ``z``.  Separate torch operations
+would read every array once per operation (a Lion step is six passes in
+torch, and one launch per tensor and operation), and torch's float32
+``vector_norm`` and ``dot`` accumulate in float32 (relative errors of 1e-3 at
+10^7 entries).  These kernels take **every tensor of a step in one launch**
+(the arrays given by address, as torch's multi-tensor ``_foreach`` operations
+and apex's ``multi_tensor_apply`` take lists), read each array once per pass,
+accumulate in float64, and run on all cores.
 
-- :func:`lion_update`: Lion's step in one pass, bit for bit torch's operations
-  (and so lucidrains/lion-pytorch's ``Lion``): ``c = fma(g, 1 - beta1, m * beta1)``,
+- :func:`lion_update`: Lion's step, bit for bit torch's operations (and so
+  lucidrains/lion-pytorch's ``Lion``): ``c = fma(g, 1 - beta1, m * beta1)``,
   ``w <- fma(sign(c), -lr, w * (1 - lr wd))``, ``m <- fma(g, 1 - beta2, m * beta2)``
   in the parameters' dtype, with the constants rounded to it, as torch's
   ``mul_`` and ``add_(x, alpha=)`` compute them on a CPU with FMA
-  (:func:`torch_uses_fma` checks); with ``threshold`` also the telemetry sums.
+  (:func:`torch_uses_fma` checks).
+- :func:`finite`: whether every entry of ``m`` and ``g`` is finite (Lion's
+  check before it writes anything, when no telemetry sums are asked for).
+- :func:`momentum_sums`: the sums of ``c`` (formed in float64, or rounded as
+  Lion's step forms it), the counts, and with ``z`` the sums against it.
 - :func:`enim_draw`: Enim's first pass: the Gaussian ``z`` of the step (from
   the package's Philox stream, :func:`fill_normals`) written to its buffer,
-  and the sums of ``c`` and of ``z`` against ``c``.
+  and the sums of :func:`momentum_sums` with it.
 - :func:`enim_update`: Enim's second pass: ``w <- (1 - lr wd) w - lr (alpha c + beta z)``
   (float64, rounded once) and Lion's momentum update; optionally the next
-  step's ``z`` drawn into the buffer on the way (the next first pass is then
-  :func:`momentum_sums` with that ``z``).
-- :func:`momentum_sums`, :func:`c_sums`: the sums alone (Enim with a ``z``
-  drawn ahead or from elsewhere; a momentum's norm).
-- :func:`fill_normals`, :func:`normal_sums`: Gaussian coordinates of the
-  package's stream into an array, or only their sums (Enim's ``"lni"`` angle).
+  step's ``z`` drawn into the buffer on the way.
+- :func:`c_sums`, :func:`fill_normals`, :func:`normal_sums`: the norms of
+  arrays; Gaussian coordinates of the package's stream into arrays, or only
+  their sums (Enim's ``"lni"`` angle).
 
-Telemetry sums are over the ``c`` each optimizer's update uses: Lion's in the
-parameters' dtype (``rounded``, the ``c`` whose sign it takes), Enim's formed
-in float64 (``beta1 m + (1 - beta1) g`` with ``beta1`` a float64).
+Each takes a :class:`Arrays` (one launch over many arrays: their addresses,
+lengths and dtype, made by :func:`arrays_of` from numpy arrays or by the
+optimizers from tensors) or plain 1-D numpy arrays (one array each).  Sums
+come back per array, as rows of the columns :data:`SUMS`.
 
 Fixed reduction order (what makes every sum independent of the number of
-threads): entries are cut into chunks of :data:`CHUNK`, chunks into tiles of
-:data:`TILE`; a tile's values are formed in float64 into a small buffer by a
-loop the compiler vectorises (counts are integer sums: exact in any order),
-and the buffer is summed by the lane kernels of :mod:`lni_geometry.kernels`
-(16 float64 lanes and a fixed pairwise fold, whatever the instruction set);
-tile sums are added in tile order, chunk sums in chunk order.  Arrays shorter
-than :data:`PARALLEL_MIN` are processed on the calling thread, in the same
+threads and of which arrays share a launch): each array is cut into chunks of
+:data:`CHUNK`, chunks into tiles of :data:`TILE`; a tile's values are formed
+in float64 into a small buffer by a loop the compiler vectorises (counts are
+integer sums: exact in any order), and the buffer is summed by the lane
+kernels of :mod:`lni_geometry.kernels` (16 float64 lanes and a fixed pairwise
+fold, whatever the instruction set); tile sums are added in tile order, an
+array's chunk sums in chunk order.  Launches over fewer than
+:data:`PARALLEL_MIN` entries in all run on the calling thread, in the same
 order.
-
-The kernels take 1-D contiguous float32 or float64 numpy arrays (the CPU
-tensors' ``.numpy()`` views); the update kernels write them in place, the sums
-(``c_sums``, ``momentum_sums``, ``normal_sums``) only read, and every kernel
-returns Python numbers (:func:`torch_uses_fma` takes a dtype).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numpy as np
-from numba import njit, prange, uint32
+from numba import carray, njit, prange, types, uint32
+from numba.extending import intrinsic
 
 from .elementary import fma
 from .kernels import LANES, _lane_norms, _tile_sums, add_rows_in_order, chunk_sums_of_sample, n_chunks
@@ -61,10 +66,13 @@ from .models import GAUSSIAN_ID, TILE_SCRATCH, fill_gaussian_tile
 
 __all__ = [
     "SUMS",
+    "Arrays",
+    "arrays_of",
     "c_sums",
     "enim_draw",
     "enim_update",
     "fill_normals",
+    "finite",
     "lion_update",
     "momentum_sums",
     "normal_sums",
@@ -72,23 +80,156 @@ __all__ = [
 ]
 
 CHUNK = 1 << 15  # entries per chunk: the optimizers' unit of parallel work (the sampler's is kernels.CHUNK)
-#: Entries per tile: values pass through float64 buffers of this size.  Small tiles
-#: keep the telemetry's arithmetic close to the loads it waits on, so that it overlaps
-#: the memory traffic (the Lion kernel alone with telemetry at 10^7 entries, timed in one process:
-#: 1.1x the kernel without at 512, 1.4x at 1024; `lni-geometry bench --torch`'s whole step: 1.24x to 1.35x).
+#: Entries per tile: values pass through float64 buffers of this size (small tiles keep
+#: the arithmetic close to the loads it waits on, so that it overlaps the memory traffic).
 TILE = 512
-#: Arrays shorter than this are processed on the calling thread: waking the thread
-#: pool costs more than it saves there, and much more on a loaded machine.  The
-#: serial and parallel kernels sum the same chunks in the same order: the same bits.
+#: Launches over fewer entries than this (all arrays together) run on the calling
+#: thread: waking the thread pool costs more than it saves there, and much more on a
+#: loaded machine.  The serial and parallel loops sum the same chunks in the same order.
 PARALLEL_MIN = 1 << 20
 
-#: The sums the kernels return, in order (a row of ``out`` per chunk):
+#: The sums the kernels return, in order (a row per array):
 #: ``l1 = ||c||_1``, ``l2sq = ||c||_2^2``, ``nnz = nnz(c)``, ``zero_grad = #{g = 0}``,
 #: ``tracing = #{g = 0, m != 0}``, ``revived = #{g != 0, |m| < threshold}``,
-#: ``cz = c . z``, ``zz = z . z``, ``m2_new = ||m||_2^2`` after the momentum update.
-SUMS = ("l1", "l2sq", "nnz", "zero_grad", "tracing", "revived", "cz", "zz", "m2_new")
+#: ``cz = c . z``, ``zz = z . z``.
+SUMS = ("l1", "l2sq", "nnz", "zero_grad", "tracing", "revived", "cz", "zz")
 _WIDTH = len(SUMS)
 _COUNTS = (2, 3, 4, 5)  # exact integers (float64 sums of integers below 2**53)
+
+
+# --- arrays by address ---------------------------------------------------------------
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """``address`` (an int64) as a pointer to ``like``'s element type (``like``: an array)."""
+    if not isinstance(address, types.Integer) or not isinstance(like, types.Array):
+        return None
+    sig = types.CPointer(like.dtype)(address, like)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _view(address, n, like):
+    """The ``n`` entries at ``address`` as a 1-D array of ``like``'s dtype."""
+    return carray(_pointer(address, like), n)
+
+
+class Arrays(NamedTuple):
+    """Arrays of one launch, by address: what a multi-tensor kernel reads and writes.
+
+    Attributes
+    ----------
+    address : ndarray of int64, shape (arrays, roles)
+        ``address[i, r]``: the first entry of array ``i`` in role ``r`` (the
+        roles of a kernel, e.g. ``(p, m, g)``; 0 for an array of no entries).
+    dtype : numpy dtype
+        The dtype of every array but ``z`` (float32 or float64).
+    z_dtype : numpy dtype
+        The dtype of the ``z`` role (Enim's Gaussian).
+    layout : Layout
+        Lengths and work items (:func:`layout`).
+    keep : tuple
+        The objects owning the memory, kept alive for the launch.
+    """
+
+    address: np.ndarray
+    dtype: np.dtype
+    z_dtype: np.dtype
+    layout: "Layout"
+    keep: tuple = ()
+
+
+class Layout(NamedTuple):
+    """Lengths of the arrays of a launch and its work items.
+
+    ``items[k] = (array, first, end)``: the chunks of :data:`CHUNK` entries
+    of every array, in array then chunk order; ``total``: the entries of all.
+    """
+
+    sizes: np.ndarray
+    items: np.ndarray
+    total: int
+
+    @property
+    def parallel(self):
+        """Whether a launch runs on the thread pool (at least :data:`PARALLEL_MIN` entries)."""
+        return self.total >= PARALLEL_MIN
+
+
+@functools.lru_cache(maxsize=512)
+def layout(sizes):
+    """The :class:`Layout` of arrays of lengths ``sizes`` (a tuple of ints), cached."""
+    items = [(i, lo, min(n, lo + CHUNK)) for i, n in enumerate(sizes) for lo in range(0, n, CHUNK)]
+    items = np.array(items, dtype=np.int64).reshape(-1, 3)
+    return Layout(np.array(sizes, dtype=np.int64), items, sum(sizes))
+
+
+def _check(name, x):
+    if not isinstance(x, np.ndarray) or x.ndim != 1 or x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a 1-D float32 or float64 numpy array, got {type(x).__name__}"
+                        f" {getattr(x, 'dtype', '')} {getattr(x, 'shape', '')}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} must be contiguous")
+    return x
+
+
+def arrays_of(**roles):
+    """An :class:`Arrays` of one array per role, from 1-D contiguous numpy arrays.
+
+    Every role but ``z`` must share one dtype (float32 or float64); all one length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = arrays_of(m=np.zeros(3, np.float32), g=np.ones(3, np.float32))
+    >>> a.address.shape, a.dtype, a.layout.sizes.tolist()
+    ((1, 2), dtype('float32'), [3])
+    """
+    arrays = {k: _check(k, v) for k, v in roles.items()}
+    lengths = {k: v.shape[0] for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"the arrays must have one length, got {lengths}")
+    dtypes = {k: str(v.dtype) for k, v in arrays.items() if k != "z"}
+    if len(set(dtypes.values())) > 1:
+        raise TypeError(f"the arrays must have one dtype, got {dtypes}")
+    first = next((v for k, v in arrays.items() if k != "z"), arrays.get("z"))
+    z = arrays.get("z", first)
+    address = np.array([[v.ctypes.data for v in arrays.values()]], dtype=np.int64)
+    return Arrays(address, first.dtype, z.dtype, layout((first.shape[0],)), tuple(arrays.values()))
+
+
+def _like(dtype):
+    return np.empty(0, dtype)
+
+
+def _fold(out, items, count):
+    """Per array, its chunk rows added in chunk order (from 0): the module's fixed order."""
+    total = np.zeros((count, out.shape[1]))
+    _fold_rows(out, items, total)
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_rows(out, items, total):
+    for k in range(items.shape[0]):
+        total[items[k, 0]] += out[k]
+
+
+def _rows(total):
+    """Rows of sums as tuples of Python numbers (the counts as ints)."""
+    return [tuple(int(v) if i in _COUNTS else float(v) for i, v in enumerate(row)) for row in total]
+
+
+def _per_array(values, count, dtype=np.float64):
+    """A per-array array from a scalar or a sequence (``count`` entries)."""
+    out = np.empty(count, dtype=dtype)
+    out[:] = values
+    return out
 
 
 # --- tile bodies (inlined into the chunk loops) ------------------------------------
@@ -210,54 +351,45 @@ def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, lo, hi, 
 
 
 @njit(inline="always", error_model="numpy")
-def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry, lo, hi, out, k):
+def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, lo, hi):
     """Lion's step on entries lo..hi-1, in the arrays' dtype (constants already in it).
 
-    With ``telemetry``, in the same loop: the sums of the ``c`` the step takes
-    the sign of (as :func:`_c_tile` forms it with ``rounded``) and the counts,
-    before ``m`` moves, and the new momentum's squared norm.
+    Tile by tile over slices, so that the loop index starts at 0 (the compiler
+    then drops the negative-index checks and vectorises).
     """
     zero = one - one
-    xbuf = np.empty(TILE)
-    mbuf = np.empty(TILE)
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
         pt = p[t0:t0 + n]
         mt = m[t0:t0 + n]
         gt = g[t0:t0 + n]
-        if not telemetry:
-            for j in range(n):
-                mj = mt[j]
-                gj = gt[j]
-                c = fma(gj, w1, mj * b1)
-                s = one if c > zero else (-one if c < zero else zero)  # sign(0) = sign(nan) = 0, as torch
-                pt[j] = fma(s, nlr, pt[j] * decay)
-                mt[j] = fma(gj, w2, mj * b2)
-            continue
-        nz = 0
-        zg = 0
-        tr = 0
-        rv = 0
-        for j in range(n):  # the same step, and what the telemetry needs
+        for j in range(n):
             mj = mt[j]
             gj = gt[j]
             c = fma(gj, w1, mj * b1)
-            s = one if c > zero else (-one if c < zero else zero)
+            s = one if c > zero else (-one if c < zero else zero)  # sign(0) = sign(nan) = 0, as torch
             pt[j] = fma(s, nlr, pt[j] * decay)
-            mn = fma(gj, w2, mj * b2)
-            mt[j] = mn
-            xbuf[j] = np.float64(c)
-            mbuf[j] = np.float64(mn)
-            gz = gj == zero
-            nz += c != zero
-            zg += gz
-            tr += gz & (mj != zero)
-            rv += (not gz) & (abs(mj) < threshold)
-        s1, s2, _, m2 = _norms_tile(xbuf, mbuf, n)
-        out[k, 0] += s1
-        out[k, 1] += s2
-        _add_counts(out, k, (nz, zg, tr, rv))
-        out[k, 8] += m2
+            mt[j] = fma(gj, w2, mj * b2)
+
+
+@njit(inline="always", error_model="numpy")
+def _finite_chunk(m, g, big, lo, hi, out, k):
+    """``out[k, 0]``, ``out[k, 1]``: how many of entries lo..hi-1 of ``m`` and of ``g`` are not finite.
+
+    ``|x| <= big`` (the dtype's largest finite value) fails exactly for an inf
+    or a nan; the counts are integer sums, a loop the compiler vectorises.
+    """
+    bad_m = 0
+    bad_g = 0
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        mt = m[t0:t0 + n]
+        gt = g[t0:t0 + n]
+        for j in range(n):
+            bad_m += not abs(mt[j]) <= big
+            bad_g += not abs(gt[j]) <= big
+    out[k, 0] = bad_m
+    out[k, 1] = bad_g
 
 
 @njit(inline="always", error_model="numpy")
@@ -283,15 +415,13 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, 
 
 
 @njit(inline="always", error_model="numpy")
-def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample,
-                       lo, hi, out, k):
+def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, draw, k0, k1, sample, lo, hi):
     """Enim's update of entries lo..hi-1; with ``draw``, then the next ``z`` into the same tile.
 
     The next ``z`` (Gaussian sample ``sample`` under ``(k0, k1)``, as
     :func:`_enim_draw_chunk` draws it) is written over the tile just used,
     while the tile is in cache.
     """
-    mbuf = np.empty(TILE)
     words = np.empty(TILE_SCRATCH * TILE, np.uint32)
     buf = np.empty(TILE)
     w = 1.0 - beta1
@@ -301,17 +431,12 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, teleme
         mt = m[t0:t0 + n]
         gt = g[t0:t0 + n]
         zt = z[t0:t0 + n]
-        for j in range(n):
-            mj = mt[j]
-            gj = gt[j]
-            c = beta1 * np.float64(mj) + w * np.float64(gj)
+        for j in range(n):  # two loops, each vectorised at its own width (float64, then the dtype's)
+            c = beta1 * np.float64(mt[j]) + w * np.float64(gt[j])
             u = alpha * c + beta * np.float64(zt[j])
             pt[j] = decay * np.float64(pt[j]) - lr * u
-            mt[j] = fma(gj, w2, mj * b2)
-        if telemetry:
-            for j in range(n):
-                mbuf[j] = np.float64(mt[j])
-            out[k, 8] += _norms_tile(mbuf, mbuf, n)[1]
+        for j in range(n):
+            mt[j] = fma(gt[j], w2, mt[j] * b2)
         if draw:
             fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
             _unplane(buf, zt, n)
@@ -328,127 +453,155 @@ def _normals_chunk(k0, k1, sample, z, lo, hi):
         _unplane(buf, z[t0:t0 + n], n)
 
 
-# --- over the chunks: in parallel, or in order on the calling thread ------------------
+# --- launches: every chunk of every array, in parallel or in order on the calling thread --
+#
+# Each kernel takes the arrays by address (``address[i, role]``), their lengths and the
+# work items of a Layout, and runs one chunk per item: ``parallel`` picks prange or an
+# ordered loop on the calling thread (the same chunks, the same rows of ``out``).
+
+
+@njit(inline="always", error_model="numpy")
+def _norm_item(address, sizes, items, k, like, out):
+    i = items[k, 0]
+    _norm_chunk(_view(address[i, 0], sizes[i], like), items[k, 1], items[k, 2], out, k)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _norm_parallel(c, out):
-    for k in prange(out.shape[0]):
-        _norm_chunk(c, k * CHUNK, min(c.shape[0], (k + 1) * CHUNK), out, k)
+def _norm_kernel(address, sizes, items, parallel, like, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _norm_item(address, sizes, items, k, like, out)
+    else:
+        for k in range(items.shape[0]):
+            _norm_item(address, sizes, items, k, like, out)
 
 
-@njit(cache=True, error_model="numpy")
-def _norm_serial(c, out):
-    for k in range(out.shape[0]):
-        _norm_chunk(c, k * CHUNK, min(c.shape[0], (k + 1) * CHUNK), out, k)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def _momentum_parallel(m, g, z, beta1, threshold, rounded, b1, w1, counts, out):
-    for k in prange(out.shape[0]):
-        _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, k * CHUNK, min(m.shape[0], (k + 1) * CHUNK), out, k)
-
-
-@njit(cache=True, error_model="numpy")
-def _momentum_serial(m, g, z, beta1, threshold, rounded, b1, w1, counts, out):
-    for k in range(out.shape[0]):
-        _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, k * CHUNK, min(m.shape[0], (k + 1) * CHUNK), out, k)
+@njit(inline="always", error_model="numpy")
+def _finite_item(address, sizes, items, k, big, out):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    _finite_chunk(_view(address[i, 0], n, big), _view(address[i, 1], n, big), big[0], items[k, 1], items[k, 2],
+                  out, k)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _lion_parallel(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry, out):
-    for k in prange(out.shape[0]):
-        _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry,
-                    k * CHUNK, min(p.shape[0], (k + 1) * CHUNK), out, k)
+def _finite_kernel(address, sizes, items, parallel, big, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _finite_item(address, sizes, items, k, big, out)
+    else:
+        for k in range(items.shape[0]):
+            _finite_item(address, sizes, items, k, big, out)
 
 
-@njit(cache=True, error_model="numpy")
-def _lion_serial(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry, out):
-    for k in range(out.shape[0]):
-        _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, telemetry,
-                    k * CHUNK, min(p.shape[0], (k + 1) * CHUNK), out, k)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def _enim_draw_parallel(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, out):
-    for k in prange(out.shape[0]):
-        _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
-                         out, k)
-
-
-@njit(cache=True, error_model="numpy")
-def _enim_draw_serial(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, out):
-    for k in range(out.shape[0]):
-        _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK),
-                         out, k)
+@njit(inline="always", error_model="numpy")
+def _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    z = _view(address[i, 2] if has_z else 0, n if has_z else 0, zlike)
+    _momentum_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts), z, beta1[i], consts[i, 2],
+                    rounded, consts[i, 0], consts[i, 1], counts, items[k, 1], items[k, 2], out, k)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _normals_parallel(k0, k1, sample, z, out):
-    for k in prange(out.shape[0]):
-        _normals_chunk(k0, k1, sample, z, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK))
+def _sums_kernel(address, sizes, items, parallel, zlike, has_z, beta1, consts, rounded, counts, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
+    else:
+        for k in range(items.shape[0]):
+            _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
 
 
-@njit(cache=True, error_model="numpy")
-def _normals_serial(k0, k1, sample, z, out):
-    for k in range(out.shape[0]):
-        _normals_chunk(k0, k1, sample, z, k * CHUNK, min(z.shape[0], (k + 1) * CHUNK))
+@njit(inline="always", error_model="numpy")
+def _lion_item(address, sizes, items, k, consts):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    c = consts[i]
+    _lion_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts), _view(address[i, 2], n, consts),
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], items[k, 1], items[k, 2])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _enim_update_parallel(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample, out):
-    for k in prange(out.shape[0]):
-        _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample,
-                           k * CHUNK, min(p.shape[0], (k + 1) * CHUNK), out, k)
+def _lion_kernel(address, sizes, items, parallel, consts):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts)
+    else:
+        for k in range(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts)
 
 
-@njit(cache=True, error_model="numpy")
-def _enim_update_serial(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample, out):
-    for k in range(out.shape[0]):
-        _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, telemetry, draw, k0, k1, sample,
-                           k * CHUNK, min(p.shape[0], (k + 1) * CHUNK), out, k)
+@njit(inline="always", error_model="numpy")
+def _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    _enim_draw_chunk(k0, k1, samples[i], _view(address[i, 0], n, zlike), _view(address[i, 1], n, consts),
+                     _view(address[i, 2], n, consts), beta1[i], consts[i, 0], consts[i, 1], counts,
+                     items[k, 1], items[k, 2], out, k)
 
 
-# --- the Python functions -------------------------------------------------------------
+@njit(cache=True, parallel=True, error_model="numpy")
+def _draw_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, beta1, consts, counts, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
+    else:
+        for k in range(items.shape[0]):
+            _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
 
 
-def _check(name, x):
-    if not isinstance(x, np.ndarray) or x.ndim != 1 or x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must be a 1-D float32 or float64 numpy array, got {type(x).__name__}"
-                        f" {getattr(x, 'dtype', '')} {getattr(x, 'shape', '')}")
-    if not x.flags.c_contiguous:
-        raise ValueError(f"{name} must be contiguous")
-    return x
+@njit(inline="always", error_model="numpy")
+def _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    c = coef[i]
+    _enim_update_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts),
+                       _view(address[i, 2], n, consts), _view(address[i, 3], n, zlike), c[0], c[1], c[2], c[3],
+                       c[4], consts[i, 0], consts[i, 1], draw, k0, k1, samples[i], items[k, 1], items[k, 2])
 
 
-def _same(**arrays):
-    """One length for all the arrays."""
-    lengths = {k: v.shape[0] for k, v in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"the arrays must have one length, got {lengths}")
+@njit(cache=True, parallel=True, error_model="numpy")
+def _update_kernel(address, sizes, items, parallel, zlike, coef, consts, draw, k0, k1, samples):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
+    else:
+        for k in range(items.shape[0]):
+            _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
 
 
-def _same_dtype(**arrays):
-    dtypes = {k: str(v.dtype) for k, v in arrays.items()}
-    if len(set(dtypes.values())) > 1:
-        raise TypeError(f"the arrays must have one dtype, got {dtypes}")
+@njit(inline="always", error_model="numpy")
+def _normals_item(address, sizes, items, k, zlike, k0, k1, samples):
+    i = items[k, 0]
+    _normals_chunk(k0, k1, samples[i], _view(address[i, 0], sizes[i], zlike), items[k, 1], items[k, 2])
 
 
-def _run(parallel, serial, n, *args):
-    """Run a kernel over the chunks of ``n`` entries; the chunk rows folded in chunk order."""
-    out = np.zeros((max(1, -(-n // CHUNK)), _WIDTH))
-    (parallel if n >= PARALLEL_MIN else serial)(*args, out)
-    total = np.zeros(_WIDTH)
-    for row in out:  # fixed order: thread-count invariant
-        total += row
-    return tuple(int(v) if i in _COUNTS else float(v) for i, v in enumerate(total))
+@njit(cache=True, parallel=True, error_model="numpy")
+def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _normals_item(address, sizes, items, k, zlike, k0, k1, samples)
+    else:
+        for k in range(items.shape[0]):
+            _normals_item(address, sizes, items, k, zlike, k0, k1, samples)
+
+
+# --- the Python functions: over an Arrays (one launch), or over single numpy arrays ----
+
+
+def _roles(a, count):
+    if not isinstance(a, Arrays) or a.address.ndim != 2 or a.address.shape[1] < count:
+        raise TypeError(f"expected an Arrays with {count} roles, got {type(a).__name__}")
+    return a.layout
+
+
+def _out(lay):
+    return np.zeros((lay.items.shape[0], _WIDTH))
 
 
 def _threshold(dtype, threshold):
-    """The smallest ``dtype`` value ``t >= threshold``: for ``x`` of that dtype, ``x < t`` iff ``x < threshold``."""
-    t = np.dtype(dtype).type(threshold)
-    if float(t) < float(threshold):
-        t = np.nextafter(t, np.dtype(dtype).type(np.inf))
+    """Per entry, the smallest ``dtype`` value ``t >= threshold``: for ``x`` of that dtype,
+    ``x < t`` iff ``x < threshold`` (nan stays nan)."""
+    thr = np.asarray(threshold, dtype=np.float64)
+    t = thr.astype(dtype)
+    low = t.astype(np.float64) < thr
+    t[low] = np.nextafter(t[low], np.dtype(dtype).type(np.inf))
     return t
 
 
@@ -457,6 +610,120 @@ def _key(key):
     if not (0 <= k0 < 2**32 and 0 <= k1 < 2**32):
         raise ValueError(f"key must be two integers in [0, 2**32), got {tuple(key)!r}")
     return uint32(k0), uint32(k1)
+
+
+def _samples(samples, count):
+    s = _per_array(np.arange(count) if samples is None else samples, count, np.int64)
+    if count and (s.min() < 0 or s.max() >= 2**48):
+        raise ValueError(f"sample indices must be in [0, 2**48), got {s.min()} .. {s.max()}")
+    return s
+
+
+def c_sums_many(a):
+    """``(||c||_1, ||c||_2^2, nnz(c))`` of each array of ``a`` (role ``c``), in float64.
+
+    Returns
+    -------
+    ndarray, shape (arrays, 3)
+    """
+    lay = _roles(a, 1)
+    out = _out(lay)
+    _norm_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.dtype), out)
+    return _fold(out, lay.items, len(lay.sizes))[:, :3]
+
+
+def finite_many(a):
+    """How many entries of each ``m`` and ``g`` of ``a`` (roles ``m, g``) are not finite.
+
+    Returns
+    -------
+    ndarray of int64, shape (arrays, 2)
+        Per array, the counts of inf and nan entries of ``m`` and of ``g``.
+    """
+    lay = _roles(a, 2)
+    out = _out(lay)
+    big = np.array([np.finfo(a.dtype).max], dtype=a.dtype)
+    _finite_kernel(a.address, lay.sizes, lay.items, lay.parallel, big, out)
+    return _fold(out, lay.items, len(lay.sizes))[:, :2].astype(np.int64)
+
+
+def momentum_sums_many(a, beta1, threshold=0.0, *, rounded=False, counts=True):
+    """:func:`momentum_sums` of every array of ``a`` (roles ``m, g`` and optionally ``z``) in one launch.
+
+    ``beta1`` and ``threshold``: a number or one per array.
+
+    Returns
+    -------
+    ndarray, shape (arrays, 8)
+        Rows of :data:`SUMS` (``cz``, ``zz`` are 0 without ``z``).
+    """
+    lay = _roles(a, 2)
+    count = len(lay.sizes)
+    b1 = _per_array(beta1, count)
+    consts = np.stack([b1, 1.0 - b1, np.zeros(count)], axis=1).astype(a.dtype)
+    consts[:, 2] = _threshold(a.dtype, _per_array(threshold, count))
+    out = _out(lay)
+    _sums_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), a.address.shape[1] > 2, b1,
+                 consts, bool(rounded), bool(counts), out)
+    return _fold(out, lay.items, count)
+
+
+def lion_update_many(a, beta1, beta2, lr, weight_decay):
+    """:func:`lion_update` of every array of ``a`` (roles ``p, m, g``) in one launch.
+
+    The hyperparameters: a number or one per array.
+    """
+    lay = _roles(a, 3)
+    count = len(lay.sizes)
+    b1, b2, lr, wd = (_per_array(x, count) for x in (beta1, beta2, lr, weight_decay))
+    consts = np.stack([b1, 1.0 - b1, b2, 1.0 - b2, -lr, 1.0 - lr * wd, np.ones(count)], axis=1).astype(a.dtype)
+    _lion_kernel(a.address, lay.sizes, lay.items, lay.parallel, consts)
+
+
+def enim_draw_many(a, beta1, key, samples=None, threshold=None):
+    """:func:`enim_draw` of every array of ``a`` (roles ``z, m, g``) in one launch.
+
+    Array ``i``'s ``z`` is Gaussian sample ``samples[i]`` (default ``i``) under ``key``.
+
+    Returns
+    -------
+    ndarray, shape (arrays, 8)
+    """
+    lay = _roles(a, 3)
+    count = len(lay.sizes)
+    k0, k1 = _key(key)
+    b1 = _per_array(beta1, count)
+    consts = np.stack([b1, np.zeros(count)], axis=1).astype(a.dtype)
+    consts[:, 1] = _threshold(a.dtype, _per_array(0.0 if threshold is None else threshold, count))
+    out = _out(lay)
+    _draw_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), k0, k1, _samples(samples, count),
+                 b1, consts, threshold is not None, out)
+    return _fold(out, lay.items, count)
+
+
+def enim_update_many(a, beta1, beta2, alpha, beta, lr, weight_decay, next_key=None, samples=None):
+    """:func:`enim_update` of every array of ``a`` (roles ``p, m, g, z``) in one launch.
+
+    The coefficients: a number or one per array; with ``next_key``, array
+    ``i``'s ``z`` becomes Gaussian sample ``samples[i]`` (default ``i``) of it.
+    """
+    lay = _roles(a, 4)
+    count = len(lay.sizes)
+    b1, b2, alpha, beta, lr, wd = (_per_array(x, count) for x in (beta1, beta2, alpha, beta, lr, weight_decay))
+    coef = np.stack([b1, alpha, beta, lr, 1.0 - lr * wd], axis=1)
+    consts = np.stack([b2, 1.0 - b2], axis=1).astype(a.dtype)
+    draw = next_key is not None
+    k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
+    _update_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), coef, consts, draw, k0, k1,
+                   _samples(samples, count))
+
+
+def fill_normals_many(a, key, samples=None):
+    """:func:`fill_normals` of every array of ``a`` (role ``z``): array ``i`` gets sample ``samples[i]`` (default ``i``)."""
+    lay = _roles(a, 1)
+    k0, k1 = _key(key)
+    _normals_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), k0, k1,
+                    _samples(samples, len(lay.sizes)))
 
 
 def c_sums(c):
@@ -478,15 +745,27 @@ def c_sums(c):
     >>> c_sums(np.array([3.0, 0.0, -4.0], dtype=np.float32))
     (7.0, 25.0, 2)
     """
-    c = _check("c", c)
-    return _run(_norm_parallel, _norm_serial, c.shape[0], c)[:3]
+    return _rows(c_sums_many(arrays_of(c=c)))[0]
+
+
+def finite(m, g):
+    """Whether every entry of ``m`` and of ``g`` is finite (no inf, no nan).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> finite(np.ones(3), np.array([0.0, np.nan, 1.0]))
+    False
+    """
+    return not finite_many(arrays_of(m=m, g=g)).any()
 
 
 def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False, counts=True):
     """One pass over ``(m, g[, z])`` with ``c = beta1 m + (1 - beta1) g`` formed in float64 (or as Lion's step).
 
     What the telemetry of a step needs (before the momentum update), and for
-    Enim the sums against its Gaussian ``z``.
+    Enim the sums against its Gaussian ``z``.  A non-finite entry of ``m``
+    or ``g`` makes ``||c||_1`` non-finite.
 
     Parameters
     ----------
@@ -520,18 +799,9 @@ def momentum_sums(m, g, beta1, threshold=0.0, z=None, *, rounded=False, counts=T
     >>> momentum_sums(f(0, 2, 0), f(1, 0, 0), 0.5, z=f(1, 1, 1))[6:]
     (1.5, 3.0)
     """
-    m, g = _check("m", m), _check("g", g)
-    if z is None:
-        _same(m=m, g=g)
-    else:
-        z = _check("z", z)
-        _same(m=m, g=g, z=z)
-    _same_dtype(m=m, g=g)
-    zz = np.zeros(0, m.dtype) if z is None else z
-    t = m.dtype.type
-    out = _run(_momentum_parallel, _momentum_serial, m.shape[0], m, g, zz, float(beta1), _threshold(m.dtype, threshold),
-               bool(rounded), t(beta1), t(1.0 - beta1), bool(counts))
-    return out[:6] if z is None else out[:8]
+    a = arrays_of(m=m, g=g) if z is None else arrays_of(m=m, g=g, z=z)
+    out = _rows(momentum_sums_many(a, beta1, threshold, rounded=rounded, counts=counts))[0]
+    return out[:6] if z is None else out
 
 
 def torch_uses_fma(dtype):
@@ -569,8 +839,8 @@ def _fma_probe(a, b, w):
     return out
 
 
-def lion_update(p, m, g, beta1, beta2, lr, weight_decay, threshold=None):
-    """Lion's step in place, in one pass: torch's operations bit for bit; telemetry sums if asked.
+def lion_update(p, m, g, beta1, beta2, lr, weight_decay):
+    """Lion's step in place, in one pass: torch's operations bit for bit.
 
     In ``p``'s dtype ``T`` (float32 or float64; ``p``, ``m``, ``g`` alike),
     with ``T(x)`` the rounding of a constant to it, as torch's scalar
@@ -593,16 +863,6 @@ def lion_update(p, m, g, beta1, beta2, lr, weight_decay, threshold=None):
         Lion's interpolation and momentum coefficients, in ``[0, 1)``.
     lr, weight_decay : float
         Learning rate ``> 0`` and decoupled weight decay ``>= 0``.
-    threshold : float or None
-        With a number: the telemetry sums, in the same pass and the same bits
-        as :func:`momentum_sums` with ``rounded=True`` (over the ``c`` whose
-        sign the step takes, counts before ``m`` moves), and the new
-        momentum's ``||m||_2^2``.
-
-    Returns
-    -------
-    tuple or None
-        With ``threshold``, the 9 sums named in :data:`SUMS` (``cz``, ``zz`` are 0).
 
     Examples
     --------
@@ -612,15 +872,7 @@ def lion_update(p, m, g, beta1, beta2, lr, weight_decay, threshold=None):
     >>> p
     array([0.9, 1.1, 1. ], dtype=float32)
     """
-    p, m, g = _check("p", p), _check("m", m), _check("g", g)
-    _same(p=p, m=m, g=g)
-    _same_dtype(p=p, m=m, g=g)
-    t = p.dtype.type
-    consts = (t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(-lr), t(1.0 - lr * weight_decay), t(1.0))
-    telemetry = threshold is not None
-    thr = _threshold(t, threshold if telemetry else 0.0)
-    out = _run(_lion_parallel, _lion_serial, p.shape[0], p, m, g, *consts, thr, telemetry)
-    return out if telemetry else None
+    lion_update_many(arrays_of(p=p, m=m, g=g), beta1, beta2, lr, weight_decay)
 
 
 def enim_draw(z, m, g, beta1, key, sample, threshold=None):
@@ -649,20 +901,12 @@ def enim_draw(z, m, g, beta1, key, sample, threshold=None):
     Returns
     -------
     tuple
-        The first 8 sums of :data:`SUMS`.
+        The 8 sums of :data:`SUMS`.
     """
-    z, m, g = _check("z", z), _check("m", m), _check("g", g)
-    _same(z=z, m=m, g=g)
-    _same_dtype(m=m, g=g)
-    k0, k1 = _key(key)
-    counts = threshold is not None
-    out = _run(_enim_draw_parallel, _enim_draw_serial, z.shape[0], k0, k1, np.int64(sample), z, m, g,
-               float(beta1), m.dtype.type(beta1), _threshold(m.dtype, threshold if counts else 0.0), counts)
-    return out[:8]
+    return _rows(enim_draw_many(arrays_of(z=z, m=m, g=g), beta1, key, [sample], threshold))[0]
 
 
-def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemetry=False, next_key=None,
-                sample=0):
+def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, next_key=None, sample=0):
     """Enim's second pass, in place: the weights by ``u = alpha c + beta z``, Lion's momentum update,
     and optionally the next step's ``z``.
 
@@ -672,34 +916,26 @@ def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemet
     same gradients).  With ``next_key``, each tile of ``z`` is then
     overwritten by Gaussian sample ``sample`` under that key (the numbers of
     :func:`fill_normals`), while the tile is in cache: the next first pass
-    then only reads ``z`` (an Enim step of 10^7 parameters: about 15% shorter
-    than drawing ``z`` in the first pass).
+    then only reads ``z``.
 
     Parameters
     ----------
     p : ndarray
-        Weights, updated in place (float32 or float64).
+        Weights, updated in place (the dtype of ``m`` and ``g``).
     m, g : ndarray
-        Momentum (updated in place) and gradient, one dtype.
+        Momentum (updated in place) and gradient, one dtype (float32 or float64).
     z : ndarray
-        Enim's Gaussian (overwritten with ``next_key``).
+        Enim's Gaussian (float32 or float64; overwritten with ``next_key``).
     beta1, beta2 : float
         Lion's coefficients.
     alpha, beta : float
         The coefficients of ``u`` (see :class:`lni_geometry.torch.Enim`).
     lr, weight_decay : float
         Learning rate and decoupled weight decay.
-    telemetry : bool
-        Also return the new momentum's squared norm.
     next_key : sequence of two ints, optional
         The Philox key of the next step's ``z``.
     sample : int
         Its sample index.
-
-    Returns
-    -------
-    float or None
-        With ``telemetry``, the new momentum's ``||m||_2^2``.
 
     Examples
     --------
@@ -709,16 +945,7 @@ def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, telemet
     >>> p, m
     (array([0.6, 0.9]), array([0.2, 0.4]))
     """
-    p, m, g, z = _check("p", p), _check("m", m), _check("g", g), _check("z", z)
-    _same(p=p, m=m, g=g, z=z)
-    _same_dtype(m=m, g=g)
-    t = m.dtype.type
-    draw = next_key is not None
-    k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
-    out = _run(_enim_update_parallel, _enim_update_serial, p.shape[0], p, m, g, z, float(beta1), float(alpha),
-               float(beta), float(lr), 1.0 - lr * weight_decay, t(beta2), t(1.0 - beta2), bool(telemetry),
-               draw, k0, k1, np.int64(sample))
-    return out[8] if telemetry else None
+    enim_update_many(arrays_of(p=p, m=m, g=g, z=z), beta1, beta2, alpha, beta, lr, weight_decay, next_key, [sample])
 
 
 def fill_normals(out, key, sample=0):
@@ -748,9 +975,7 @@ def fill_normals(out, key, sample=0):
     >>> bool(np.array_equal(z, cpu.sample_coords(np.array([7, 9], np.uint32), Gaussian(), 5, 0, 1)[0]))
     True
     """
-    out = _check("out", out)
-    k0, k1 = _key(key)
-    _run(_normals_parallel, _normals_serial, out.shape[0], k0, k1, np.int64(sample), out)
+    fill_normals_many(arrays_of(z=out), key, [sample])
 
 
 def normal_sums(n, key, sample=0):

@@ -92,19 +92,24 @@ def test_revived_threshold_is_exact_at_the_boundary(thr):
     want = int(np.sum(np.abs(m.astype(np.float64)) < thr))
     assert want == (4 if float(t32) < thr else 2) + 2  # the two zeros; t32 itself counts when it rounded down
     assert ok.momentum_sums(m, g, 0.9, thr)[5] == want
-    assert ok.lion_update(np.zeros_like(m), m.copy(), g, 0.9, 0.99, 0.1, 0.0, threshold=thr)[5] == want
+    assert ok.momentum_sums(m, g, 0.9, thr, rounded=True)[5] == want
 
 
 def test_counts_survive_infinite_and_nan_momenta():
     """An inf or nan momentum (so an inf or nan threshold) leaves the zero-gradient and
-    tracing counts right, on both kernels."""
+    tracing counts right, with c formed either way; ||c||_1 is then not finite, and the
+    finiteness check counts the entries."""
     m = np.array([0.0, 1.0, np.inf, 0.0, np.nan], np.float32)
     g = np.array([0.0, 0.0, 1.0, 2.0, 0.0], np.float32)
     for thr in (np.inf, np.nan):
         a = ok.momentum_sums(m, g, 0.9, thr, rounded=True)
-        b = ok.lion_update(np.zeros_like(m), m.copy(), g, 0.9, 0.99, 0.1, 0.0, threshold=thr)
+        b = ok.momentum_sums(m, g, 0.9, thr)
         assert a[3:5] == b[3:5] == (3, 2)  # g = 0 at 0, 1, 4; of those m != 0 at 1 and 4 (nan != 0)
-        assert a[5] == b[5]
+        assert a[5] == b[5] == (1 if thr == np.inf else 0)  # g != 0, |m| < inf: entry 3
+        assert not math.isfinite(a[0]) and not math.isfinite(b[0])
+    assert not ok.finite(m, g)
+    assert ok.finite_many(ok.arrays_of(m=m, g=g)).tolist() == [[2, 0]]
+    assert ok.finite_many(ok.arrays_of(m=g, g=m)).tolist() == [[0, 2]]
 
 
 def _cpu_has_avx2():
@@ -136,7 +141,7 @@ def test_lion_update_is_torchs_operations_bit_for_bit(arrays, dtype):
     m = m0.astype(dtype)
     for step in range(5):
         g = (g0 * (step + 1) - np.roll(g0, step)).astype(dtype)
-        ok.lion_update(p, m, g, 0.9, 0.99, 1e-3, 0.1, threshold=None if step % 2 else 0.01)
+        ok.lion_update(p, m, g, 0.9, 0.99, 1e-3, 0.1)
         _lion_torch(pt, mt, torch.from_numpy(g), 0.9, 0.99, 1e-3, 0.1)
         assert np.array_equal(p, pt.numpy()) and np.array_equal(m, mt.numpy())
 
@@ -151,18 +156,15 @@ def test_lion_update_sign_of_zero_and_nan_is_zero():
     assert np.array_equal(p.view(np.int32), pt.numpy().view(np.int32))  # signed zeros too
 
 
-def test_lion_telemetry_sums_equal_momentum_sums_and_new_momentum_norm(arrays):
+def test_rounded_sums_are_over_the_c_lion_takes_the_sign_of(arrays):
+    """rounded=True sums the c the step forms (float32), not the float64 one."""
     m, g, _ = arrays
-    before = ok.momentum_sums(m, g, 0.9, 0.05, rounded=True)
-    m2 = m.copy()
-    out = ok.lion_update(np.zeros_like(m), m2, g, 0.9, 0.99, 1e-3, 0.0, threshold=0.05)
-    assert out[:6] == before  # the same bits: the same c, the same lanes
-    assert out[6:8] == (0.0, 0.0)
-    assert abs(out[8] / math.fsum(m2.astype(np.float64) ** 2) - 1) < 1e-12
-    # rounded=True sums the c the step forms (float32), not the float64 one
+    got = ok.momentum_sums(m, g, 0.9, 0.05, rounded=True)
     c32 = torch.from_numpy(m).mul(0.9).add_(torch.from_numpy(g), alpha=0.1).double().numpy()
-    assert abs(before[1] / math.fsum(c32 * c32) - 1) < 1e-12
-    assert before[2] == np.count_nonzero(c32)
+    assert abs(got[1] / math.fsum(c32 * c32) - 1) < 1e-12
+    assert got[2] == np.count_nonzero(c32)
+    c64 = 0.9 * m.astype(np.float64) + 0.1 * g.astype(np.float64)
+    assert got[1] != ok.momentum_sums(m, g, 0.9, 0.05)[1] and abs(got[1] / math.fsum(c64 * c64) - 1) > 1e-12
 
 
 def test_enim_draw_is_the_sampler_stream_and_its_sums(arrays):
@@ -200,10 +202,11 @@ def test_serial_and_parallel_give_the_same_bits(arrays, monkeypatch):
     def everything():
         out = [ok.c_sums(m), ok.momentum_sums(m, g, 0.9, 0.01, z), ok.momentum_sums(m, g, 0.8, 0.01, rounded=True)]
         pp, mm, zz = p.copy(), m.copy(), np.empty_like(z)
-        out += [ok.lion_update(pp, mm, g, 0.9, 0.99, 0.01, 0.1, threshold=0.02), pp.copy(), mm.copy()]
+        ok.lion_update(pp, mm, g, 0.9, 0.99, 0.01, 0.1)
+        out += [ok.finite_many(ok.arrays_of(m=m, g=g)), pp.copy(), mm.copy()]
         out += [ok.enim_draw(zz, m, g, 0.9, (1, 2), 0, 0.02), zz.copy(), ok.enim_draw(zz, m, g, 0.9, (1, 2), 1)]
-        out += [ok.enim_update(pp, mm, g, zz, 0.9, 0.99, 0.3, 0.7, 0.01, 0.1, telemetry=True, next_key=(4, 5),
-                               sample=2), pp.copy(), mm.copy(), zz.copy()]
+        ok.enim_update(pp, mm, g, zz, 0.9, 0.99, 0.3, 0.7, 0.01, 0.1, next_key=(4, 5), sample=2)
+        out += [ok.c_sums(mm), pp.copy(), mm.copy(), zz.copy()]
         ok.fill_normals(zz, (5, 6))
         return out + [zz.copy()]
 
@@ -240,10 +243,9 @@ def test_enim_update_against_numpy(n):
     p, m, g, z = (rng.standard_normal(n) for _ in range(4))
     want_p = 0.99 * p - 0.1 * (2.0 * (0.8 * m + 0.2 * g) - 3.0 * z)
     want_m = 0.9 * m + 0.1 * g
-    m2 = ok.enim_update(p, m, g, z, 0.8, 0.9, 2.0, -3.0, 0.1, 0.1, telemetry=True)
+    ok.enim_update(p, m, g, z, 0.8, 0.9, 2.0, -3.0, 0.1, 0.1)
     np.testing.assert_allclose(p, want_p, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(m, want_m, rtol=1e-15, atol=1e-15)
-    assert abs(m2 / math.fsum(m * m) - 1) < 1e-12
 
 
 def test_bad_arrays_are_refused():
@@ -258,3 +260,55 @@ def test_bad_arrays_are_refused():
         ok.lion_update(x, x.copy(), np.zeros(4), 0.9, 0.99, 0.1, 0.0)
     with pytest.raises(ValueError, match=r"key must be two integers in \[0, 2\*\*32\)"):
         ok.fill_normals(x, (1, 2**32))
+
+
+def test_one_launch_over_many_arrays_equals_each_array_alone(monkeypatch):
+    """Arrays of several lengths (empty, one entry, a ragged tile, several chunks) in one
+    launch give, per array, the bits each gives alone: sums, counts, updates and draws;
+    on the thread pool and on the calling thread."""
+    rng = np.random.default_rng(11)
+    sizes = [0, 1, 3, 517, 70001, ok.CHUNK * 2 + 5]
+    ms = [(rng.standard_normal(n) * (rng.random(n) < 0.8)).astype(np.float32) for n in sizes]
+    gs = [(rng.standard_normal(n) * (rng.random(n) < 0.7)).astype(np.float32) for n in sizes]
+    ps = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    beta1 = [0.9, 0.8, 0.7, 0.9, 0.95, 0.5]  # per array, as per parameter group
+
+    def many_arrays(role_lists, z_dtype=None):
+        flat = {k: np.concatenate(v) if v else None for k, v in role_lists.items()}
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        address = np.array([[flat[k].ctypes.data + s * flat[k].itemsize for k in role_lists] for s in starts],
+                           dtype=np.int64)
+        z = flat.get("z", flat[next(iter(role_lists))])
+        arrays = ok.Arrays(address, np.dtype(np.float32), z.dtype, ok.layout(tuple(sizes)), tuple(flat.values()))
+        return arrays, flat, starts
+
+    def split(x, starts):
+        return [x[s:s + n] for s, n in zip(starts, sizes)]
+
+    for parallel_min in (1, 1 << 40):
+        monkeypatch.setattr(ok, "PARALLEL_MIN", parallel_min)
+        a, flat, starts = many_arrays({"m": ms, "g": gs})
+        sums = ok.momentum_sums_many(a, beta1, 0.05, rounded=True)
+        for i in range(len(sizes)):
+            assert ok._rows(sums)[i][:6] == ok.momentum_sums(ms[i], gs[i], beta1[i], 0.05, rounded=True)
+        assert ok.finite_many(a).tolist() == [[0, 0]] * len(sizes)
+        a, flat, starts = many_arrays({"p": ps, "m": ms, "g": gs})
+        ok.lion_update_many(a, beta1, 0.99, 0.01, [0.0, 0.1, 0.2, 0.0, 0.1, 0.3])
+        for i, (p, m, g) in enumerate(zip(ps, ms, gs)):
+            p, m = p.copy(), m.copy()
+            ok.lion_update(p, m, g, beta1[i], 0.99, 0.01, [0.0, 0.1, 0.2, 0.0, 0.1, 0.3][i])
+            assert np.array_equal(split(flat["p"], starts)[i], p) and np.array_equal(split(flat["m"], starts)[i], m)
+        zs = [np.empty(n, np.float32) for n in sizes]
+        a, flat, starts = many_arrays({"z": zs, "m": ms, "g": gs})
+        drawn = ok.enim_draw_many(a, beta1, (3, 4), threshold=0.02)
+        for i in range(len(sizes)):
+            z = np.empty(sizes[i], np.float32)
+            assert ok._rows(drawn)[i] == ok.enim_draw(z, ms[i], gs[i], beta1[i], (3, 4), i, 0.02)
+            assert np.array_equal(split(flat["z"], starts)[i], z)
+        a, flat, starts = many_arrays({"p": ps, "m": ms, "g": gs, "z": zs})
+        ok.enim_update_many(a, beta1, 0.99, [1.0, 2, 3, 4, 5, 6], -0.5, 0.01, 0.1, next_key=(7, 8))
+        for i in range(len(sizes)):
+            p, m, z = ps[i].copy(), ms[i].copy(), zs[i].copy()
+            ok.enim_update(p, m, gs[i], z, beta1[i], 0.99, i + 1.0, -0.5, 0.01, 0.1, next_key=(7, 8), sample=i)
+            for x, name in ((p, "p"), (m, "m"), (z, "z")):
+                assert np.array_equal(split(flat[name], starts)[i], x)

@@ -53,8 +53,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'lni_geometry.torch needs PyTorch: pip install "lni-geometry[torch]"'
     ) from exc
 
-from .base import REVIVED_FRACTION, isotropic_mean
+from .base import REVIVED_FRACTION, NonFiniteError, isotropic_mean
 from .enim import Enim
 from .lion import Lion
 
-__all__ = ["Lion", "Enim", "REVIVED_FRACTION", "isotropic_mean"]
+__all__ = ["Lion", "Enim", "NonFiniteError", "REVIVED_FRACTION", "isotropic_mean"]

@@ -1,13 +1,26 @@
-"""The machinery Lion and Enim share: validation, fused sums, momentum state, telemetry, state_dict.
+"""The machinery Lion and Enim share: validation, the step's tensors, fused sums, telemetry, state.
 
 See :mod:`lni_geometry.torch` for the update rules and the telemetry they record.
+
+A step gathers, once, every parameter of every group that has a gradient
+(:class:`StepTensors`), and hands the CPU float32/float64 ones to the
+multi-tensor kernels of :mod:`lni_geometry.optim_kernels` by address, one
+launch per pass and dtype (:meth:`StepTensors.arrays`); the others (CUDA,
+bfloat16, non-contiguous tensors, or an explicit ``foreach``) step with
+torch's operations.  Before anything is written, the step checks that
+``c = beta1 m + (1 - beta1) g`` is finite, from sums it computes anyway
+(Enim's first pass, the telemetry) or from a count of the non-finite entries
+of ``m`` and ``g`` (Lion without telemetry), and refuses a non-finite one
+with :class:`NonFiniteError`, leaving everything as it was.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
-import weakref
+import numbers
+import operator
 
 import numpy as np
 import torch
@@ -16,7 +29,8 @@ from .. import optim_kernels
 from ..geometry import budget_from_block_sums
 from ..validation import ANGLE, LR, check_hyperparameters
 
-__all__ = ["SignOptimizer", "REVIVED_FRACTION", "ENIM_ANGLE_NAMES", "ENIM_SCOPES", "isotropic_mean"]
+__all__ = ["SignOptimizer", "NonFiniteError", "REVIVED_FRACTION", "ENIM_ANGLE_NAMES", "ENIM_SCOPES",
+           "isotropic_mean"]
 
 
 #: A coordinate is "revived" when it gets a non-zero gradient while its momentum
@@ -26,17 +40,65 @@ REVIVED_FRACTION = 1e-3
 ENIM_SCOPES = ("model", "tensor")
 ENIM_ANGLE_NAMES = ("lni", "lion")
 
+#: The key of the package's own entry in ``state_dict()``.
+STATE_KEY = "lni_geometry"
+
+_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+_DTYPE = operator.attrgetter("dtype")
+_IS_CPU = operator.attrgetter("is_cpu")
+
+
+class NonFiniteError(FloatingPointError):
+    """A step refused because ``c = beta1 m + (1 - beta1) g`` has an inf or a nan.
+
+    Raised before anything is written: weights, momenta, ``steps`` and Enim's
+    generator are as they were before the call.
+
+    Attributes
+    ----------
+    counts : dict
+        Per offending parameter (its name, or ``"parameter <i>"`` with ``i``
+        its position over all groups), the counts ``{"grad_nan", "grad_inf",
+        "exp_avg_nan", "exp_avg_inf"}``.
+    """
+
+    def __init__(self, message, counts):
+        super().__init__(message)
+        self.counts = counts
+
 
 # --- validation ------------------------------------------------------------------
 
 
+def lr_value(lr):
+    """A group's ``lr`` as a Python float: a number, or a one-element real tensor (as torch's optimizers take)."""
+    if isinstance(lr, torch.Tensor):
+        if lr.numel() != 1 or not lr.is_floating_point():
+            raise ValueError(f"lr as a tensor must hold one real floating value, got {lr!r}")
+        return float(lr)
+    return lr
+
+
 def check_group(group):
     """A parameter group's ``lr``, ``betas`` and ``weight_decay`` (:mod:`lni_geometry.validation`)."""
-    LR.check(group["lr"])
+    lr = lr_value(group["lr"])
+    LR.check(lr)
     betas = group["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    check_hyperparameters(group["lr"], betas[0], betas[1], group["weight_decay"])
+    check_hyperparameters(lr, betas[0], betas[1], group["weight_decay"])
+
+
+def check_params(group, first):
+    """Every tensor of a group real and floating (``first``: the position of its first tensor)."""
+    names = group.get("param_names")
+    for j, p in enumerate(group["params"]):
+        if not p.is_floating_point() or p.is_complex():
+            name = repr(names[j]) if names else f"parameter {first + j}"
+            raise TypeError(
+                f"Lion and Enim step real floating tensors (float16, bfloat16, float32, float64); "
+                f"{name} of shape {tuple(p.shape)} is {p.dtype}"
+            )
 
 
 def check_angle(angle):
@@ -56,76 +118,167 @@ def isotropic_mean(n):
     return float(BisectorAngle(n).mean())
 
 
-# --- fused kernels: numba on CPU float32/float64, torch elsewhere ----------------------
-
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def fast_path(*tensors):
-    """CPU float32/float64 tensors: the numba kernels of :mod:`lni_geometry.optim_kernels` can read them."""
-    return all(t.device.type == "cpu" and t.dtype in _NUMPY_DTYPES for t in tensors)
-
-
 @functools.lru_cache(maxsize=None)
 def torch_uses_fma(dtype):
     """:func:`optim_kernels.torch_uses_fma` for a torch dtype, checked once."""
-    return optim_kernels.torch_uses_fma(_NUMPY_DTYPES[dtype])
+    return optim_kernels.torch_uses_fma(_NUMPY_DTYPES[dtype].type)
 
 
-def fused_step_path(e):
-    """Whether Lion's fused kernel can step this entry and give torch's bits.
+# --- the tensors of one step ------------------------------------------------------------
 
-    CPU, one float32/float64 dtype for weights, gradient and momentum,
-    contiguous weights and momentum (written through numpy views), and a torch
-    whose ``add(x, alpha=)`` rounds once (:func:`torch_uses_fma`).
+
+def mark_written(tensors):
+    """Bump the version counters of tensors the kernels wrote behind torch's back.
+
+    Torch counts in-place writes of its own operations; bumping keeps
+    autograd's check of saved tensors honest.
     """
-    p, g, m = e.param, e.grad, e.momentum
-    return (fast_path(p, g, m) and p.dtype == g.dtype == m.dtype and p.is_contiguous()
-            and m.is_contiguous() and torch_uses_fma(p.dtype))
+    try:
+        torch.autograd.graph.increment_version(tensors)  # a list: torch >= 2.5
+    except TypeError:  # pragma: no cover - older torch takes one tensor per call
+        for t in tensors:
+            torch.autograd.graph.increment_version(t)
 
 
-def flat_numpy(t):
-    """A 1-D numpy view of a contiguous CPU tensor (a copy if it is not contiguous: read-only use)."""
-    return t.detach().reshape(-1).numpy()
+def _addresses(tensors):
+    return np.fromiter(map(torch.Tensor.data_ptr, tensors), np.int64, len(tensors))
 
 
-def mark_written(*tensors):
-    """Bump the version counters of tensors written through numpy views.
+class StepTensors:
+    """The parameters of one step that have a gradient, in group order, and their tensors.
 
-    Torch counts in-place writes of its own operations; the kernels write
-    behind its back.  Bumping keeps autograd's check of saved tensors (and
-    :meth:`SignOptimizer._thresholds`' cache) honest.  One tensor per call:
-    torch before 2.5 takes no list.
+    Attributes
+    ----------
+    params, grads, moms : list of Tensor
+        Weights, gradients and momenta (``state["exp_avg"]``, created as zeros
+        on first use; :meth:`forget_created` removes those of a refused step).
+    groups : list of int
+        Each one's parameter group.
+    index : list of int
+        Each one's position over all groups (as in ``state_dict``).
+    names : list of str or None
+        Each one's name where the parameters were given with names
+        (``model.named_parameters()``).
+    sizes : list of int
+        Each one's number of entries.
+    beta1, beta2, lr, weight_decay : ndarray
+        Each one's group settings (``lr`` as a float even where a group holds a tensor).
+    fused : dict
+        torch dtype -> ndarray of the entries the kernels can take: CPU
+        float32/float64, contiguous, one dtype for weight, gradient and
+        momentum.
     """
-    for t in tensors:
-        torch.autograd.graph.increment_version(t)
+
+    __slots__ = ("params", "grads", "moms", "groups", "index", "names", "sizes", "beta1", "beta2", "lr",
+                 "weight_decay", "fused", "created", "_state", "_address")
+
+    def __init__(self, optimizer):
+        self.params, self.grads, self.moms, self.groups, self.index, self.names = [], [], [], [], [], []
+        self.created = []
+        self._state = state = optimizer.state
+        settings = []
+        first = 0
+        for gi, group in enumerate(optimizer.param_groups):
+            params = group["params"]
+            names = group.get("param_names")
+            betas = group["betas"]
+            settings.append((betas[0], betas[1], float(lr_value(group["lr"])), group["weight_decay"]))
+            for j, p in enumerate(params):
+                g = p.grad
+                if g is None:
+                    continue
+                if g.is_sparse:
+                    raise RuntimeError(
+                        f"{type(optimizer).__name__} does not support sparse gradients "
+                        f"(parameter {first + j}, shape {tuple(p.shape)}); use a dense gradient"
+                    )
+                s = state[p]
+                m = s.get("exp_avg")
+                if m is None:
+                    m = s["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    self.created.append(p)
+                self.params.append(p)
+                self.grads.append(g)
+                self.moms.append(m)
+                self.groups.append(gi)
+                self.index.append(first + j)
+                self.names.append(names[j] if names else None)
+            first += len(params)
+        per_entry = np.array(settings, dtype=np.float64).reshape(-1, 4)[self.groups]
+        self.beta1, self.beta2, self.lr, self.weight_decay = per_entry.T
+        self._address = {"p": _addresses(self.params), "m": _addresses(self.moms)}
+        self._classify()
+
+    def _classify(self):
+        """:attr:`fused` and :attr:`sizes` (every property read through ``map``: C loops, not Python ones)."""
+        self.sizes = list(map(torch.Tensor.numel, self.params))
+        ok = map(all, zip(map(_IS_CPU, self.params), map(_NUMPY_DTYPES.__contains__, map(_DTYPE, self.params)),
+                          map(operator.eq, map(_DTYPE, self.params), map(_DTYPE, self.moms)),
+                          map(torch.Tensor.is_contiguous, self.params), map(torch.Tensor.is_contiguous, self.moms),
+                          map(torch.Tensor.is_contiguous, self.grads)))
+        by_dtype = {}
+        for i, good in enumerate(ok):
+            if good:
+                by_dtype.setdefault(self.params[i].dtype, []).append(i)
+        self.fused = {dt: np.array(w, dtype=np.int64) for dt, w in by_dtype.items()}
+
+    def __len__(self):
+        return len(self.params)
+
+    def label(self, i):
+        """Entry ``i`` as an error message names it."""
+        name = self.names[i]
+        return repr(name) if name is not None else f"parameter {self.index[i]}"
+
+    def forget_created(self):
+        """Remove the momenta created by this step (a refused step changes nothing)."""
+        for p in self.created:
+            self._state.pop(p, None)
+        self.created = []
+
+    def rest(self, fused):
+        """The entries not in ``fused`` (a dict like :attr:`fused`), in order."""
+        taken = np.zeros(len(self), dtype=bool)
+        for which in fused.values():
+            taken[which] = True
+        return np.flatnonzero(~taken).tolist()
+
+    def rounding(self):
+        """:attr:`fused` less the dtypes whose torch ``add(alpha=)`` rounds twice: the entries whose
+        Lion step the kernel makes with torch's bits (:func:`torch_uses_fma`)."""
+        return {dt: w for dt, w in self.fused.items() if torch_uses_fma(dt)}
+
+    def arrays(self, which, roles, z=None):
+        """An :class:`optim_kernels.Arrays` of the entries ``which`` (one dtype) in the given roles.
+
+        Roles: ``"p"``, ``"m"``, ``"g"``, and ``"z"``: each entry's slice of
+        the flat buffer ``z`` (entry ``i``'s slice follows those of entries
+        ``0 .. i - 1``).
+        """
+        which = np.asarray(which, dtype=np.int64)
+        address = np.empty((len(which), len(roles)), dtype=np.int64)
+        for r, role in enumerate(roles):
+            if role == "z":
+                offsets = np.cumsum([0] + self.sizes[:-1], dtype=np.int64)[which]
+                address[:, r] = z.data_ptr() + offsets * z.element_size()
+            elif role == "g":
+                address[:, r] = _addresses([self.grads[i] for i in which])
+            else:
+                address[:, r] = self._address[role][which]
+        z_dtype = None if z is None else _NUMPY_DTYPES[z.dtype]
+        dtype = _NUMPY_DTYPES[self.params[which[0]].dtype] if len(which) and roles != ("z",) else z_dtype
+        sizes = tuple(self.sizes[i] for i in which)
+        return optim_kernels.Arrays(address, dtype, z_dtype or dtype, optim_kernels.layout(sizes), (self, z))
 
 
-def c_sums(c):
-    if fast_path(c):
-        return optim_kernels.c_sums(flat_numpy(c))
-    c64 = c.detach().double()
-    return torch.stack([c64.abs().sum(), (c64 * c64).sum(), (c != 0).sum().double()])
+# --- sums with torch's operations (tensors the kernels do not take) ---------------------
 
 
-def momentum_sums(e, beta1, threshold, z=None, rounded=False):
-    """The telemetry sums of one tensor before its step (see :func:`optim_kernels.momentum_sums`).
+def torch_momentum_sums(m, g, beta1, threshold, z=None):
+    """The sums of :func:`optim_kernels.momentum_sums` with torch's operations, ``c`` formed in the parameter's dtype.
 
-    ``(l1, l2sq, nnz)`` of ``c = beta1 m + (1 - beta1) g``, the counts
-    ``(zero_grad, tracing, revived)``, and with ``z`` Enim's ``(c . z, z . z)``.
-    On the CPU (float32/float64, one dtype) the fused kernel, with ``c``
-    formed in float64 (as :func:`optim_kernels.enim_update` forms it) or with
-    ``rounded`` as Lion's fused kernel forms it (torch's own rounding on CPUs
-    with FMA); elsewhere torch, with ``c`` formed in the parameter's dtype as
-    the torch update forms it, then summed in float64.  Where an optimizer
-    steps with torch's operations on the CPU its ``c`` may differ from the
-    summed one in the last bit.
+    Returns a float64 tensor of the 8 :data:`~optim_kernels.SUMS` (on the tensors' device).
     """
-    m, g = e.momentum, e.grad
-    if fast_path(m, g, *(() if z is None else (z,))) and m.dtype == g.dtype:
-        return optim_kernels.momentum_sums(flat_numpy(m), flat_numpy(g), beta1, threshold,
-                                           None if z is None else flat_numpy(z), rounded=rounded)
-    # c as the update will form it (in the parameter's dtype), summed in float64
     c = torch.mul(m, beta1).add_(g, alpha=1.0 - beta1).double()
     m64 = m.double()
     gz = g == 0
@@ -134,36 +287,44 @@ def momentum_sums(e, beta1, threshold, z=None, rounded=False):
     if z is not None:
         z64 = z.double()
         sums += [(c * z64).sum(), (z64 * z64).sum()]
-    values = torch.stack([x.double() for x in sums]).tolist()
-    return tuple(int(v) if 2 <= i <= 5 else v for i, v in enumerate(values))
+    else:
+        sums += [c.new_zeros(()), c.new_zeros(())]
+    return torch.stack([x.double() for x in sums])
 
 
-def as_numbers(x):
-    """A tuple of Python numbers from a tuple or a (device) tensor of sums."""
-    return tuple(x.tolist()) if isinstance(x, torch.Tensor) else tuple(x)
+def torch_square_norm(x):
+    """``||x||_2^2`` in float64, with torch's operations."""
+    x64 = x.detach().double()
+    return (x64 * x64).sum()
 
 
 # --- the shared machinery --------------------------------------------------------------
 
 
-class Entry:
-    """One parameter with a gradient in one step: where it is and its tensors."""
-
-    __slots__ = ("group", "index", "param", "grad", "momentum")
-
-    def __init__(self, group, index, param, grad, momentum):
-        self.group, self.index, self.param, self.grad, self.momentum = group, index, param, grad, momentum
+def _check_history(history):
+    if isinstance(history, bool):
+        return history
+    if isinstance(history, numbers.Integral) and history >= 0:
+        return int(history)
+    raise ValueError(f"history must be True, False or an integer >= 0 (the steps kept), got {history!r}")
 
 
 class SignOptimizer(torch.optim.Optimizer):
-    """Lion's shared machinery: groups, momentum state, telemetry, state_dict extras."""
+    """Lion's shared machinery: groups, momentum state, checks, telemetry, state_dict extras, pickling."""
 
-    def __init__(self, params, defaults, foreach, telemetry):
+    #: Attributes beyond torch's ``defaults``, ``state`` and ``param_groups`` that a copy
+    #: (``copy.deepcopy``, ``pickle``, ``torch.save``) carries.
+    _COPIED = ("foreach", "telemetry_enabled", "steps", "telemetry", "history", "callback")
+
+    def __init__(self, params, defaults, foreach, telemetry, history, callback):
         check_group(defaults)
         if foreach is not None and not isinstance(foreach, bool):
             raise TypeError(f"foreach must be None, True or False, got {foreach!r}")
         if not isinstance(telemetry, bool):
             raise TypeError(f"telemetry must be True or False, got {telemetry!r}")
+        history = _check_history(history)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be None or a callable taking the step's telemetry, got {callback!r}")
         super().__init__(params, defaults)
         self.foreach = foreach
         self.telemetry_enabled = telemetry
@@ -171,102 +332,88 @@ class SignOptimizer(torch.optim.Optimizer):
         self.steps = 0
         #: The last step's telemetry (a dict), or None.
         self.telemetry = None
-        #: Every step's telemetry, in order (clear it at will).
-        self.history = []
-        # id(momentum) -> (weak reference to it, version, ||m||^2): see _thresholds
-        self._momentum_sq = {}
+        #: The telemetry of the steps kept (all, the last ``history``, or none).
+        self.history = [] if history is True else collections.deque(maxlen=0 if history is False else history)
+        #: Called with each step's telemetry, after it is recorded.
+        self.callback = callback
 
     def add_param_group(self, param_group):
         merged = dict(self.defaults)
         merged.update(param_group)
         check_group(merged)
+        first = sum(len(g["params"]) for g in self.param_groups)
         super().add_param_group(param_group)
+        try:
+            check_params(self.param_groups[-1], first)
+        except TypeError:
+            self.param_groups.pop()
+            raise
 
-    # -- gathering --
-
-    def _entries(self):
-        """Every parameter with a gradient, in group order; momentum created on first use."""
-        out, index = [], 0
-        for gi, group in enumerate(self.param_groups):
-            for p in group["params"]:
-                i, index = index, index + 1
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(
-                        f"{type(self).__name__} does not support sparse gradients "
-                        f"(parameter {i}, shape {tuple(p.shape)}); use a dense gradient"
-                    )
-                state = self.state[p]
-                if len(state) == 0:
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                out.append(Entry(gi, i, p, p.grad, state["exp_avg"]))
-        return out
+    # -- one step --
 
     def _use_foreach(self, tensors):
         if self.foreach is not None:
             return self.foreach
         return all(t.device.type == "cuda" for t in tensors)
 
+    def _thresholds(self, st, fused):
+        """Per entry: :data:`REVIVED_FRACTION` times the RMS of its group's momenta (before the step)."""
+        m2 = np.zeros(len(st))
+        for which in fused.values():
+            m2[which] = optim_kernels.c_sums_many(st.arrays(which, ("m",)))[:, 1]
+        rest = st.rest(fused)
+        if rest:
+            m2[rest] = torch.stack([torch_square_norm(st.moms[i]).cpu() for i in rest]).numpy()
+        m2 = m2.tolist()
+        total, count = {}, {}
+        for i, (gi, k) in enumerate(zip(st.groups, st.sizes)):
+            total[gi] = total.get(gi, 0.0) + m2[i]
+            count[gi] = count.get(gi, 0) + k
+        rms = {gi: math.sqrt(total[gi] / count[gi]) if count[gi] else 0.0 for gi in total}
+        return np.array([REVIVED_FRACTION * rms[gi] for gi in st.groups], dtype=np.float64).reshape(-1)
+
+    def _refuse(self, st, bad):
+        """Raise :class:`NonFiniteError` for the entries ``bad`` (nothing was written)."""
+        st.forget_created()
+        counts = {}
+        for i in bad:
+            g, m = st.grads[i], st.moms[i]
+            counts[st.names[i] or f"parameter {st.index[i]}"] = {
+                "grad_nan": int(torch.isnan(g).sum()), "grad_inf": int(torch.isinf(g).sum()),
+                "exp_avg_nan": int(torch.isnan(m).sum()), "exp_avg_inf": int(torch.isinf(m).sum())}
+        if self.telemetry_enabled:
+            self._keep({"step": self.steps + 1, "refused": True,
+                        "nonfinite": sum(sum(c.values()) for c in counts.values()), "nonfinite_per_tensor": counts})
+        parts = [f"{st.label(i)} (shape {tuple(st.params[i].shape)}: gradient {c['grad_nan']} nan, "
+                 f"{c['grad_inf']} inf; momentum {c['exp_avg_nan']} nan, {c['exp_avg_inf']} inf)"
+                 for i, c in zip(bad, counts.values())]
+        raise NonFiniteError(
+            f"{type(self).__name__}.step() refused step {self.steps + 1}: c = beta1 m + (1 - beta1) g is not "
+            f"finite in {len(bad)} parameter(s): {'; '.join(parts)}.  Nothing was changed (weights, momenta, "
+            f"steps{', generator' if hasattr(self, 'seed') else ''}); skip the step (zero the gradients) or "
+            f"find the source (torch.autograd.detect_anomaly); torch.amp.GradScaler skips such steps itself.",
+            counts,
+        )
+
     # -- telemetry --
 
-    def _thresholds(self, entries):
-        """Per group: :data:`REVIVED_FRACTION` times the RMS of the momenta (before the step).
-
-        A momentum's squared norm comes from the previous step's fused kernel
-        when the momentum has not been written since (its version counter
-        says so), else from one pass over it.  Writes that bypass the version
-        counter (through ``.data`` or a numpy view of the state) are not seen:
-        call :meth:`forget_momentum_norms` after them.
-        """
-        m2, count = {}, {}
-        for e in entries:
-            cached = self._momentum_sq.get(id(e.momentum))
-            if cached is not None and cached[0]() is e.momentum and cached[1] == e.momentum._version:
-                value = cached[2]
-            else:
-                value = as_numbers(c_sums(e.momentum))[1]
-            m2[e.group] = m2.get(e.group, 0.0) + value
-            count[e.group] = count.get(e.group, 0) + e.param.numel()
-        return {gi: REVIVED_FRACTION * math.sqrt(m2[gi] / count[gi]) for gi in m2}
-
-    def _remember_momentum_sq(self, e, value):
-        """Keep ``||m||^2`` of a momentum just written by a kernel, for the next step's threshold."""
-        self._momentum_sq[id(e.momentum)] = (weakref.ref(e.momentum), e.momentum._version, value)
-
-    def forget_momentum_norms(self):
-        """Drop the momenta's squared norms kept for the telemetry's ``revived`` threshold.
-
-        Needed only after writing the optimizer's momenta in a way torch's
-        version counter does not see (``state["exp_avg"].data[...] = ...``, a
-        numpy view); the next step then measures them again.
-        """
-        self._momentum_sq.clear()
-
-    def _record(self, entries, sums, angle=None):
-        """Build and keep the step's telemetry from per-tensor :func:`momentum_sums`.
+    def _record(self, st, sums, angle=None):
+        """Build and keep the step's telemetry from per-entry sums (rows of :data:`optim_kernels.SUMS`).
 
         ``angle`` is the turn applied; ``None`` means the sign angle (Lion).
         """
-        n_t = [e.param.numel() for e in entries]
-        l1 = [s[0] for s in sums]
-        l2 = [s[1] for s in sums]
-        nnz = [int(s[2]) for s in sums]
+        sums = np.asarray(sums, dtype=np.float64).reshape(len(st), -1)
+        n_t = st.sizes
         n = sum(n_t)
-        budget = budget_from_block_sums(l1, l2, nnz, n=n)
-        zero = sum(int(s[3]) for s in sums)
+        nnz = sums[:, 2]
+        budget = budget_from_block_sums(sums[:, 0], sums[:, 1], nnz, n=n)
+        counts = sums[:, 3:6].astype(np.int64).tolist()
         per_tensor = [
-            {
-                "index": e.index,
-                "group": e.group,
-                "shape": tuple(e.param.shape),
-                "n": k,
-                "zero_grad": int(s[3]),
-                "tracing": int(s[4]),
-                "revived": int(s[5]),
-            }
-            for e, k, s in zip(entries, n_t, sums)
+            {"index": st.index[i], "name": st.names[i], "group": st.groups[i], "shape": tuple(st.params[i].shape),
+             "n": n_t[i], "zero_grad": c[0], "tracing": c[1], "revived": c[2]}
+            for i, c in enumerate(counts)
         ]
+        zero = sum(c[0] for c in counts)
         record = {
             "step": self.steps,
             "n": n,
@@ -279,13 +426,19 @@ class SignOptimizer(torch.optim.Optimizer):
             "angle_heterogeneity": budget.angle_heterogeneity,
             "zero_grad_fraction": zero / n if n else math.nan,
             "zero_grad": zero,
-            "tracing": sum(p["tracing"] for p in per_tensor),
-            "revived": sum(p["revived"] for p in per_tensor),
+            "tracing": sum(c[1] for c in counts),
+            "revived": sum(c[2] for c in counts),
+            "nonfinite": 0,
             "per_tensor": per_tensor,
         }
+        self._keep(record)
+        return record
+
+    def _keep(self, record):
         self.telemetry = record
         self.history.append(record)
-        return record
+        if self.callback is not None:
+            self.callback(record)
 
     # -- state --
 
@@ -293,21 +446,61 @@ class SignOptimizer(torch.optim.Optimizer):
         return {"steps": self.steps}
 
     def _load_extra_state(self, extra):
-        self.steps = int(extra["steps"])
+        """Apply a validated extra state (see :meth:`_parse_extra_state`)."""
+        self.steps = extra["steps"]
+
+    def _parse_extra_state(self, extra):
+        """The package's entry of a state dict, checked, without applying it (None: keep the current)."""
+        if extra is None:
+            return None
+        steps = extra.get("steps") if isinstance(extra, dict) else None
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"state_dict()[{STATE_KEY!r}] must hold 'steps', an integer >= 0, got {extra!r}")
+        return {"steps": int(steps)}
 
     def state_dict(self):
-        """The state of :class:`torch.optim.Optimizer` plus ``"lni_geometry"``: steps (and Enim's generator)."""
-        out = super().state_dict()
-        out["lni_geometry"] = self._extra_state()
-        return out
+        """The state of :class:`torch.optim.Optimizer` plus ``"lni_geometry"``: steps (and Enim's generator).
+
+        The entry is added before the state-dict post-hooks run, so they see it.
+        """
+        handle = self.register_state_dict_post_hook(
+            lambda opt, sd: {**sd, STATE_KEY: opt._extra_state()}, prepend=True)
+        try:
+            return super().state_dict()
+        finally:
+            handle.remove()
 
     def load_state_dict(self, state_dict):
-        self._momentum_sq.clear()
-        state_dict = dict(state_dict)
-        extra = state_dict.pop("lni_geometry", None)
-        super().load_state_dict(state_dict)
-        if extra is not None:
-            self._load_extra_state(extra)
+        """Load a state dict of this class or of the other sign optimizer (a Lion state warm-starts Enim).
+
+        The load-state-dict pre-hooks see the whole dict (the package's entry
+        included); the groups' settings and the package's entry are checked
+        before anything is loaded, and the entry is applied before the
+        post-hooks run.
+        """
+        parsed = {}
+
+        def take(opt, sd):  # after the user's pre-hooks: the dict as it will be loaded
+            for group in sd["param_groups"]:
+                check_group(group)
+            parsed["extra"] = self._parse_extra_state(sd.get(STATE_KEY))
+
+        def apply(opt):
+            if parsed.get("extra") is not None:
+                self._load_extra_state(parsed["extra"])
+
+        pre = self.register_load_state_dict_pre_hook(take)
+        post = self.register_load_state_dict_post_hook(apply, prepend=True)
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            pre.remove()
+            post.remove()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.update({k: getattr(self, k) for k in self._COPIED})
+        return state
 
     @staticmethod
     def _closure(closure):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import secrets
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from .. import optim_kernels
-from .base import (ENIM_SCOPES, SignOptimizer, as_numbers, c_sums, check_angle, fast_path, flat_numpy,
-                   fused_step_path, mark_written, momentum_sums)
+from .base import (ENIM_SCOPES, STATE_KEY, SignOptimizer, StepTensors, check_angle, mark_written,
+                   torch_momentum_sums)
 
 __all__ = ["Enim"]
 
@@ -18,7 +20,7 @@ __all__ = ["Enim"]
 class PendingDraw(NamedTuple):
     """The ``z`` an update drew ahead for the next step: its Philox key, the tensors it
     was drawn for (``Enim._layout``), and whether the buffer holds it (False after
-    ``load_state_dict``: the buffer is not saved, the key is)."""
+    ``load_state_dict`` or a copy: the buffer is not saved, the key is)."""
 
     key: tuple
     layout: tuple
@@ -119,36 +121,59 @@ class Enim(SignOptimizer):
     (1.0, 0.3)
     """
 
+    _COPIED = SignOptimizer._COPIED + ("angle", "scope", "seed", "_pending")
+
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, angle, seed=None,
-                 scope="model", foreach=None, telemetry=False):
+                 scope="model", foreach=None, telemetry=False, history=True, callback=None):
         angle = check_angle(angle)
         if scope not in ENIM_SCOPES:
             raise ValueError(f"scope must be one of {ENIM_SCOPES}, got {scope!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
             raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
-        super().__init__(params, defaults, foreach, telemetry)
         self.angle = angle
         self.scope = scope
-        devices = {p.device for g in self.param_groups for p in g["params"]}
-        if len(devices) != 1:
-            raise ValueError(f"Enim needs every parameter on one device, got {sorted(map(str, devices))}")
-        self.device = devices.pop()
-        self._generator = torch.Generator(device=self.device)
-        if seed is None:
-            seed = int(torch.randint(0, 2**62, (1,)).item())
-        self.seed = int(seed)
-        self._generator.manual_seed(self.seed)
+        super().__init__(params, defaults, foreach, telemetry, history, callback)
+        self._device()  # one device, checked now
+        #: The generator's seed (drawn from the operating system's entropy when not given:
+        #: torch's global random state is not touched).
+        self.seed = int(secrets.randbits(62) if seed is None else seed)
+        self._generator = None  # created on the parameters' device when first needed
         self._z = None
         #: The z drawn ahead by the last update (see :meth:`_first_pass`), or None.
         self._pending = None
-        if scope == "tensor" and isinstance(angle, float) and angle not in (0.0, math.pi):
-            for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
-                if p.numel() == 1:
-                    raise ValueError(
-                        f"scope='tensor' cannot turn parameter {i} (one entry, no orthogonal direction) "
-                        f"by angle {angle!r}: use scope='model', or an angle of 0 or pi"
-                    )
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._device()
+            if self.scope == "tensor" and isinstance(self.angle, float) and self.angle not in (0.0, math.pi):
+                first = sum(len(g["params"]) for g in self.param_groups[:-1])
+                for j, p in enumerate(group["params"]):
+                    if p.numel() == 1:
+                        raise ValueError(
+                            f"scope='tensor' cannot turn parameter {first + j} (one entry, no orthogonal "
+                            f"direction) by angle {self.angle!r}: use scope='model', or an angle of 0 or pi"
+                        )
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    def _device(self):
+        """The one device of every parameter (None before any)."""
+        devices = {p.device for g in self.param_groups for p in g["params"]}
+        if len(devices) > 1:
+            raise ValueError(f"Enim needs every parameter on one device, got {sorted(map(str, devices))}")
+        return next(iter(devices)) if devices else None
+
+    def _gen(self):
+        """The generator of the draws, on the parameters' device, seeded from :attr:`seed` when first made."""
+        device = self._device() or torch.device("cpu")
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
 
     # -- random draws --------------------------------------------------------------------
     #
@@ -163,7 +188,8 @@ class Enim(SignOptimizer):
 
     def _draw_key(self):
         """Two 32-bit words from the optimizer's generator: the Philox key of one draw."""
-        k = torch.randint(0, 2**32, (2,), generator=self._generator, dtype=torch.int64, device=self.device)
+        gen = self._gen()
+        k = torch.randint(0, 2**32, (2,), generator=gen, dtype=torch.int64, device=gen.device)
         return tuple(int(x) for x in k.tolist())
 
     def _normal_(self, zs):
@@ -173,12 +199,14 @@ class Enim(SignOptimizer):
         generator, as the fused first pass draws it; elsewhere torch's
         ``normal_`` on the whole buffer.
         """
-        if self.device.type == "cpu":
-            key = self._draw_key()
-            for i, z in enumerate(zs):
-                optim_kernels.fill_normals(flat_numpy(z), key, i)
+        if self._z.device.type == "cpu":
+            dtype = np.dtype(np.float64 if self._z.dtype == torch.float64 else np.float32)
+            address = np.array([[z.data_ptr()] for z in zs], dtype=np.int64).reshape(-1, 1)
+            arrays = optim_kernels.Arrays(address, dtype, dtype, optim_kernels.layout(tuple(z.numel() for z in zs)),
+                                          (self._z,))
+            optim_kernels.fill_normals_many(arrays, self._draw_key())
         else:
-            self._z.normal_(generator=self._generator)
+            self._z.normal_(generator=self._gen())
 
     def _lni_angle(self, n):
         """Draw the turn of LNI in dimension ``n``.
@@ -191,14 +219,14 @@ class Enim(SignOptimizer):
         (:func:`optim_kernels.normal_sums`); elsewhere it is drawn into the
         buffer of ``z``.
         """
-        if n == 1:
+        if n <= 1:
             return 0.0
-        if self.device.type == "cpu":
+        if self._z.device.type == "cpu":
             l1, l2sq = optim_kernels.normal_sums(n, self._draw_key())
         else:
-            buf = self._z[:n]
-            buf.normal_(generator=self._generator)
-            l1, l2sq, _ = as_numbers(c_sums(buf))
+            buf = self._z[:n].double()
+            buf.normal_(generator=self._gen())
+            l1, l2sq = torch.stack([buf.abs().sum(), (buf * buf).sum()]).tolist()
         return math.acos(min(1.0, l1 / math.sqrt(n * l2sq)))
 
     def _angle_for(self, l1, l2sq, nnz):
@@ -206,112 +234,134 @@ class Enim(SignOptimizer):
         if angle == "lion":
             return math.acos(min(1.0, l1 / math.sqrt(nnz * l2sq))) if l2sq > 0 else math.nan
         if callable(angle):
-            value = angle(self.steps)
+            value = angle(self.steps + 1)
             try:
                 return check_angle(value if not (callable(value) or isinstance(value, str)) else None)
             except (TypeError, ValueError) as exc:
-                raise type(exc)(f"angle({self.steps}) returned {value!r}: {exc}") from None
+                raise type(exc)(f"angle({self.steps + 1}) returned {value!r}: {exc}") from None
         return angle
 
     # -- state --
 
     def _extra_state(self):
         pending = None if self._pending is None else {"key": self._pending.key, "layout": self._pending.layout}
-        return {"steps": self.steps, "seed": self.seed, "generator": self._generator.get_state(), "pending": pending}
+        gen = None if self._generator is None else self._generator.get_state()
+        return {"steps": self.steps, "seed": self.seed, "generator": gen, "pending": pending}
+
+    def _parse_extra_state(self, extra):
+        """Enim's entry, or Lion's (a warm start: the momenta and ``steps`` are Lion's, the seed and
+        the generator stay this optimizer's)."""
+        out = super()._parse_extra_state(extra)
+        if out is None or "seed" not in extra:
+            return out
+        seed, gen, pending = extra["seed"], extra.get("generator"), extra.get("pending")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"state_dict()[{STATE_KEY!r}]['seed'] must be an integer >= 0, got {seed!r}")
+        if gen is not None and not (isinstance(gen, torch.Tensor) and gen.dtype == torch.uint8):
+            raise ValueError(f"state_dict()[{STATE_KEY!r}]['generator'] must be a uint8 tensor, got {gen!r}")
+        if pending is not None:
+            pending = PendingDraw(tuple(int(k) for k in pending["key"]), tuple(pending["layout"]), False)
+        out.update(seed=int(seed), generator=gen, pending=pending)
+        return out
 
     def _load_extra_state(self, extra):
         super()._load_extra_state(extra)
-        self.seed = int(extra["seed"])
-        self._generator.set_state(extra["generator"])
-        pending = extra.get("pending")
+        if "seed" not in extra:
+            return
+        self.seed = extra["seed"]
+        self._generator = None
+        if extra["generator"] is not None:
+            self._gen().set_state(extra["generator"])
         # the buffer is not saved: the next step draws it again from the key
-        self._pending = None if pending is None else PendingDraw(tuple(pending["key"]), tuple(pending["layout"]), False)
+        self._pending = extra["pending"]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_generator_state"] = None if self._generator is None else self._generator.get_state()
+        if self._pending is not None:  # the buffer is not copied: the copy draws it again from the key
+            state["_pending"] = self._pending._replace(filled=False)
+        return state
+
+    def __setstate__(self, state):
+        gen = state.pop("_generator_state", None)
+        super().__setstate__(state)
+        self._generator, self._z = None, None
+        if gen is not None:
+            self._gen().set_state(gen)
 
     # -- the step --
 
-    def _buffer(self, entries):
-        n = sum(e.param.numel() for e in entries)
-        dtype = torch.float64 if any(e.param.dtype == torch.float64 for e in entries) else torch.float32
-        if self._z is None or self._z.numel() != n or self._z.dtype != dtype:
-            self._z = torch.empty(n, dtype=dtype, device=self.device)
+    def _buffer(self, st):
+        """The flat buffer of ``z`` for the step's tensors (float64 if a parameter is, else float32)."""
+        n = sum(st.sizes)
+        dtype = torch.float64 if any(p.dtype == torch.float64 for p in st.params) else torch.float32
+        device = st.params[0].device
+        if self._z is None or self._z.numel() != n or self._z.dtype != dtype or self._z.device != device:
+            self._z = torch.empty(n, dtype=dtype, device=device)
+        return self._z
+
+    def _views(self, st):
+        """The buffer's slice of each tensor, shaped like it."""
         views, start = [], 0
-        for e in entries:
-            k = e.param.numel()
-            views.append(self._z[start : start + k].view(e.param.shape))
+        for p in st.params:
+            k = p.numel()
+            views.append(self._z[start:start + k].view(p.shape))
             start += k
         return views
 
-    def _fused_update(self, e, z):
-        """Whether the fused kernel steps this tensor (not with an explicit ``foreach``)."""
-        return self.foreach is None and fused_step_path(e) and z.dtype == e.param.dtype
+    def _fused_draws(self, st):
+        """Whether ``z`` is drawn (and the step made) by the kernels alone: every tensor fused, one
+        dtype, the buffer's."""
+        fused = st.fused
+        return (self.FUSED_DRAWS and self.foreach is None and self._z.device.type == "cpu" and len(fused) == 1
+                and len(next(iter(fused.values()))) == len(st) and next(iter(fused)) == self._z.dtype)
 
-    def _update(self, e, z, beta1, beta2, alpha, beta, lr, wd, telemetry, next_key=None, sample=0):
-        """Pass 2 for one tensor: ``w <- w (1 - lr wd) - lr (alpha c + beta z)``, then the momentum
-        (and, fused, with ``next_key``, the next step's ``z``: sample ``sample`` of that key).
-
-        Returns the new momentum's ``||m||^2`` when the fused kernel computed it
-        (with ``telemetry``), else None.
-        """
-        if self._fused_update(e, z):
-            out = optim_kernels.enim_update(flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad),
-                                            flat_numpy(z), beta1, beta2, alpha, beta, lr, wd, telemetry,
-                                            next_key, sample)
-            mark_written(e.param, e.momentum)
-            return out
-        if wd != 0.0:
-            e.param.mul_(1.0 - lr * wd)
-        c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
-        e.param.add_(z.mul_(beta).add_(c, alpha=alpha), alpha=-lr)
-        e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
-        return None
-
-    def _fused_draws(self, entries):
-        """Whether ``z`` is drawn by the fused kernels (CPU, momenta and gradients of one float dtype)."""
-        return self.FUSED_DRAWS and self.foreach is None and self.device.type == "cpu" and all(
-            fast_path(e.momentum, e.grad) and e.momentum.dtype == e.grad.dtype for e in entries)
-
-    def _layout(self, entries):
+    def _layout(self, st):
         """What a z drawn ahead was drawn for: the tensors (position, size) and the buffer's dtype."""
-        return tuple((e.index, e.param.numel()) for e in entries) + (str(self._z.dtype),)
+        return tuple(zip(st.index, st.sizes)) + (str(self._z.dtype),)
 
-    def _first_pass(self, entries, zs, betas, threshold, fresh=False):
+    def _first_pass(self, st, threshold, fresh=False):
         """Draw ``z`` (or take the one the last update drew ahead) and return per tensor the
-        sums of :func:`momentum_sums` with ``z``.
+        sums of :func:`optim_kernels.momentum_sums` with ``z`` (rows of :data:`optim_kernels.SUMS`).
 
         On the CPU the fused update of step ``k`` draws step ``k + 1``'s ``z``
         (key from the generator, tensor ``i``'s slice = sample ``i``); this
-        pass then only reads it.  Without such a ``z``
-        (the first step, a change of which tensors have gradients, ``fresh``)
-        the fused draw makes ``z`` and the sums in one pass; elsewhere
-        :meth:`_normal_`, then the sums.
+        pass then only reads it.  Without such a ``z`` (the first step, a
+        change of which tensors have gradients, ``fresh``) the fused draw
+        makes ``z`` and the sums in one pass; elsewhere :meth:`_normal_`, then
+        the sums.  ``threshold``: per tensor, or None (no counts).
         """
-        thr = [threshold.get(e.group) for e in entries]  # None: no counts (telemetry off)
+        everything = np.arange(len(st))
+        counts = threshold is not None
+        thr = threshold if counts else np.zeros(len(st))
         pending, self._pending = self._pending, None
-        if not self._fused_draws(entries):
-            self._normal_(zs)
-            return [momentum_sums(e, b[0], 0.0 if t is None else t, z) for e, z, b, t in zip(entries, zs, betas, thr)]
-        if pending is not None and not fresh and pending.layout == self._layout(entries):
-            key = pending.key
-            if not pending.filled:  # after load_state_dict: the buffer is drawn again from its key
-                for i, z in enumerate(zs):
-                    optim_kernels.fill_normals(flat_numpy(z), key, i)
-            return [optim_kernels.momentum_sums(flat_numpy(e.momentum), flat_numpy(e.grad), b[0],
-                                                0.0 if t is None else t, flat_numpy(z), counts=t is not None)
-                    for e, z, b, t in zip(entries, zs, betas, thr)]
-        key = self._draw_key()
-        return [optim_kernels.enim_draw(flat_numpy(z), flat_numpy(e.momentum), flat_numpy(e.grad), b[0], key, i, t)
-                for i, (e, z, b, t) in enumerate(zip(entries, zs, betas, thr))]
+        if not self._fused_draws(st):
+            views = self._views(st)
+            self._normal_(views)
+            sums = np.zeros((len(st), len(optim_kernels.SUMS)))
+            for which in st.fused.values():
+                sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g", "z"), z=self._z),
+                                                               st.beta1[which], thr[which], counts=counts)
+            for i in st.rest(st.fused):
+                sums[i] = torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]), float(thr[i]),
+                                              views[i]).cpu().numpy()
+            return sums
+        if pending is not None and not fresh and pending.layout == self._layout(st):
+            if not pending.filled:  # after load_state_dict or a copy: the buffer is drawn again from its key
+                optim_kernels.fill_normals_many(st.arrays(everything, ("z",), z=self._z), pending.key)
+            return optim_kernels.momentum_sums_many(st.arrays(everything, ("m", "g", "z"), z=self._z), st.beta1,
+                                                    thr, counts=counts)
+        return optim_kernels.enim_draw_many(st.arrays(everything, ("z", "m", "g"), z=self._z), st.beta1,
+                                            self._draw_key(), threshold=threshold)
 
     @staticmethod
-    def _coefficients(entries, blocks, angles, csums, xsums):
-        """``(alpha, beta)`` per entry and ``u . c``; None if ``z`` must be drawn again."""
-        coef = [None] * len(entries)
+    def _coefficients(sizes, blocks, angles, sums):
+        """``(alpha, beta)`` per block and ``u . c``; None if ``z`` must be drawn again."""
+        coef = []
         along = 0.0
         for block, t in zip(blocks, angles):
-            n = sum(entries[i].param.numel() for i in block)
-            c2 = sum(csums[i][1] for i in block)
-            cz = sum(xsums[i][0] for i in block)
-            zz = sum(xsums[i][1] for i in block)
+            n = sum(sizes[i] for i in block)
+            c2, cz, zz = (math.fsum(sums[block, k]) for k in (1, 6, 7))
             alpha = beta = 0.0
             if c2 > 0.0:
                 w2 = zz - cz * cz / c2  # |z projected on the complement of c|^2
@@ -330,67 +380,107 @@ class Enim(SignOptimizer):
                     alpha = math.sqrt(n) * (cos_t / math.sqrt(c2) - sin_t * cz / (c2 * wn))
                     beta = math.sqrt(n) * sin_t / wn
             along += alpha * c2 + beta * cz
-            for i in block:
-                coef[i] = (alpha, beta)
+            coef.append((alpha, beta))
         return coef, along
 
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure=None):
-        """One Enim step over every parameter with a gradient; returns the closure's loss."""
+        """One Enim step over every parameter with a gradient; returns the closure's loss.
+
+        Raises
+        ------
+        NonFiniteError
+            If ``c`` has an inf or a nan; nothing is changed (the generator included).
+        """
         loss = self._closure(closure)
-        entries = self._entries()
-        self.steps += 1
-        if not entries:
+        st = StepTensors(self)
+        if not len(st):
+            self.steps += 1
             return loss
-        betas = [self.param_groups[e.group]["betas"] for e in entries]
-        zs = self._buffer(entries)
-        blocks = [list(range(len(entries)))] if self.scope == "model" else [[i] for i in range(len(entries))]
-        sizes = [sum(entries[i].param.numel() for i in block) for block in blocks]
+        self._buffer(st)
+        generator = self._gen().get_state()
+        pending = self._pending
+        try:
+            blocks, angles, sums, coef, applied = self._plan(st)
+        except BaseException:  # nothing changed: the generator, the draw ahead, the momenta
+            self._gen().set_state(generator)
+            self._pending = None if pending is None else pending._replace(filled=False)
+            st.forget_created()
+            raise
+        self._update(st, blocks, coef)
+        self.steps += 1
+        if self.telemetry_enabled:
+            self._record(st, sums[:, :6], applied)
+        return loss
+
+    def _plan(self, st):
+        """Pass 1 and what follows from it: the sums, the checks, the angles and the coefficients.
+
+        Nothing is written but the buffer of ``z`` and the generator's state.
+        """
+        sizes = st.sizes
+        blocks = [list(range(len(st)))] if self.scope == "model" else [[i] for i in range(len(st))]
+        block_sizes = [sum(sizes[i] for i in block) for block in blocks]
         if self.angle == "lni":  # drawn before the direction
-            angles = [self._lni_angle(n) for n in sizes]
-        telemetry = self.telemetry_enabled
+            angles = [self._lni_angle(n) for n in block_sizes]
 
         # Pass 1: draw z; the sums of c (formed from m and g) and of z against c.
-        threshold = self._thresholds(entries) if telemetry else {}
-        sums = self._first_pass(entries, zs, betas, threshold)
-        csums, xsums = [s[:3] for s in sums], [s[6:8] for s in sums]
+        threshold = self._thresholds(st, st.fused) if self.telemetry_enabled else None
+        sums = self._first_pass(st, threshold)
+        bad = [i for i in range(len(st)) if not math.isfinite(sums[i, 0])]
+        if bad:
+            self._refuse(st, bad)
 
         # The angle of each block (the model, or each tensor), then the coefficients of
         # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
         # equal to the gradient's can do it) is drawn again.
         if self.angle != "lni":
-            angles = [self._angle_for(*(sum(csums[i][k] for i in block) for k in range(3)))
-                      for block in blocks]
+            angles = [self._angle_for(*(math.fsum(sums[block, k]) for k in range(3))) for block in blocks]
         for _ in range(100):
-            coef = self._coefficients(entries, blocks, angles, csums, xsums)
+            coef = self._coefficients(sizes, blocks, angles, sums)
             if coef is not None:
                 break
-            xsums = [s[6:8] for s in self._first_pass(entries, zs, betas, {}, fresh=True)]
+            sums[:, 6:8] = self._first_pass(st, None, fresh=True)[:, 6:8]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
-        n_all = sum(e.param.numel() for e in entries)
-        c2_all = sum(s[1] for s in csums)
+        n_all = sum(sizes)
+        c2_all = math.fsum(sums[:, 1])
         if c2_all == 0.0:
             applied = math.nan
         elif self.scope == "model":
             applied = angles[0]
         else:
             applied = math.acos(max(-1.0, min(1.0, along / math.sqrt(n_all * c2_all))))
+        return blocks, angles, sums, coef, applied
 
-        # Pass 2: step the weights by u = alpha c + beta z, and the momenta; fused, draw the
-        # next step's z on the way.
-        ahead = self._fused_draws(entries) and all(self._fused_update(e, z) for e, z in zip(entries, zs))
+    def _update(self, st, blocks, coef):
+        """Pass 2: step the weights by ``u = alpha c + beta z``, and the momenta; fused, draw the
+        next step's ``z`` on the way."""
+        alpha, beta = np.zeros(len(st)), np.zeros(len(st))
+        for block, (a, b) in zip(blocks, coef):
+            alpha[block], beta[block] = a, b
+        hyper = (st.beta1, st.beta2, alpha, beta, st.lr, st.weight_decay)
+        fused = st.fused if self.foreach is None else {}
+        ahead = self._fused_draws(st)
         next_key = self._draw_key() if ahead else None
-        for i, (e, z, (beta1, beta2), (alpha, beta)) in enumerate(zip(entries, zs, betas, coef)):
-            group = self.param_groups[e.group]
-            m2 = self._update(e, z, beta1, beta2, alpha, beta, group["lr"], group["weight_decay"], telemetry,
-                              next_key, i)
-            if m2 is not None:
-                self._remember_momentum_sq(e, m2)
+        done = []
+        for dtype, which in fused.items():
+            if dtype != self._z.dtype:
+                continue
+            optim_kernels.enim_update_many(st.arrays(which, ("p", "m", "g", "z"), z=self._z),
+                                           *(x[which] for x in hyper), next_key=next_key, samples=which)
+            mark_written([st.params[i] for i in which] + [st.moms[i] for i in which])
+            done += which.tolist()
         if ahead:
-            self._pending = PendingDraw(next_key, self._layout(entries), True)
-
-        if telemetry:
-            self._record(entries, [s[:6] for s in sums], applied)
-        return loss
+            self._pending = PendingDraw(next_key, self._layout(st), True)
+        views = self._views(st) if len(done) < len(st) else None
+        for i in sorted(set(range(len(st))) - set(done)):
+            p, m, g, z = st.params[i], st.moms[i], st.grads[i], views[i]
+            b1, b2, a_i, b_i, lr_i, wd_i = (float(x[i]) for x in hyper)
+            if wd_i != 0.0:
+                p.mul_(1.0 - lr_i * wd_i)
+            c = torch.mul(m, b1).add_(g, alpha=1.0 - b1)
+            p.add_(z.mul_(b_i).add_(c, alpha=a_i), alpha=-lr_i)
+            m.mul_(b2).add_(g, alpha=1.0 - b2)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+import numpy as np
+
 from .. import optim_kernels
-from .base import SignOptimizer, flat_numpy, fused_step_path, mark_written, momentum_sums
+from .base import SignOptimizer, StepTensors, mark_written, torch_momentum_sums
 
 __all__ = ["Lion"]
 
@@ -98,66 +100,87 @@ class Lion(SignOptimizer):
     (1, 0)
     """
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, foreach=None, telemetry=False):
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, foreach=None, telemetry=False,
+                 history=True, callback=None):
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
-        super().__init__(params, defaults, foreach, telemetry)
+        super().__init__(params, defaults, foreach, telemetry, history, callback)
 
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure=None):
-        """One Lion step over every parameter with a gradient; returns the closure's loss."""
+        """One Lion step over every parameter with a gradient; returns the closure's loss.
+
+        Raises
+        ------
+        NonFiniteError
+            If ``c`` has an inf or a nan; nothing is changed.
+        """
         loss = self._closure(closure)
-        entries = self._entries()
-        self.steps += 1
-        telemetry = self.telemetry_enabled and bool(entries)
-        threshold = self._thresholds(entries) if telemetry else {}
-        sums = [None] * len(entries)
-        for gi, group in enumerate(self.param_groups):
-            mine = [i for i, e in enumerate(entries) if e.group == gi]
-            if not mine:
-                continue
-            lr, wd = group["lr"], group["weight_decay"]
-            beta1, beta2 = group["betas"]
-            fused = [i for i in mine if self.foreach is None and fused_step_path(entries[i])]
-            for i in fused:  # one pass: the step and its telemetry
-                e = entries[i]
-                out = optim_kernels.lion_update(
-                    flat_numpy(e.param), flat_numpy(e.momentum), flat_numpy(e.grad), beta1, beta2, lr, wd,
-                    threshold[gi] if telemetry else None)
-                mark_written(e.param, e.momentum)
-                if telemetry:
-                    sums[i] = out[:6]
-                    self._remember_momentum_sq(e, out[8])
-            rest = [entries[i] for i in mine if i not in fused]
-            if not rest:
-                continue
-            if telemetry:  # measured before anything moves
-                for i in mine:
-                    if i not in fused:
-                        sums[i] = momentum_sums(entries[i], beta1, threshold[gi], rounded=True)
-            self._torch_step(rest, lr, wd, beta1, beta2)
+        st = StepTensors(self)
+        telemetry = self.telemetry_enabled and len(st) > 0
+        summed, rest = st.fused, st.rest(st.fused)  # the kernels sum CPU float32/float64, whatever steps them
+
+        # Before anything is written: the telemetry's sums, or the count of non-finite
+        # entries of m and g; either finds a non-finite c.
         if telemetry:
-            self._record(entries, sums)
+            sums = np.zeros((len(st), len(optim_kernels.SUMS)))
+            threshold = self._thresholds(st, summed)
+            for which in summed.values():
+                sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g")), st.beta1[which],
+                                                               threshold[which], rounded=True)
+            if rest:
+                sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]),
+                                                              float(threshold[i])).cpu() for i in rest]).numpy()
+            bad = np.flatnonzero(~np.isfinite(sums[:, 0])).tolist()
+        else:
+            bad = [int(i) for which in summed.values()
+                   for i in which[optim_kernels.finite_many(st.arrays(which, ("m", "g"))).any(axis=1)]]
+            if rest:
+                ok = torch.stack([(torch.isfinite(st.moms[i]).all() & torch.isfinite(st.grads[i]).all()).cpu()
+                                  for i in rest]).tolist()
+                bad += [i for i, good in zip(rest, ok) if not good]
+        if bad:
+            self._refuse(st, sorted(bad))
+
+        fused = st.rounding() if self.foreach is None else {}  # where the kernel's step has torch's bits
+        for which in fused.values():
+            optim_kernels.lion_update_many(st.arrays(which, ("p", "m", "g")), st.beta1[which], st.beta2[which],
+                                           st.lr[which], st.weight_decay[which])
+            mark_written([st.params[i] for i in which] + [st.moms[i] for i in which])
+        rest = st.rest(fused)
+        for gi in sorted({st.groups[i] for i in rest}):
+            mine = [i for i in rest if st.groups[i] == gi]
+            i0 = mine[0]
+            self._torch_step([st.params[i] for i in mine], [st.grads[i] for i in mine], [st.moms[i] for i in mine],
+                             *(float(x[i0]) for x in (st.lr, st.weight_decay, st.beta1, st.beta2)))
+        self.steps += 1
+        if telemetry:
+            self._record(st, sums)
         return loss
 
-    def _torch_step(self, entries, lr, wd, beta1, beta2):
-        """Lion's step with torch's operations (lion-pytorch's, in order), ``_foreach`` or per tensor."""
-        params = [e.param for e in entries]
-        grads = [e.grad for e in entries]
-        moms = [e.momentum for e in entries]
+    def _torch_step(self, params, grads, moms, lr, wd, beta1, beta2):
+        """Lion's step with torch's operations (lion-pytorch's, in order), ``_foreach`` or per tensor.
+
+        The ``_foreach`` path multiplies out of place and copies back: torch's
+        in-place ``_foreach_mul_`` rounds a scalar product differently from
+        ``mul_`` in bfloat16 and float16 (measured: 4 in 10 entries differ in
+        the last bit), and these are the bits of ``mul_``.
+        """
         if self._use_foreach(params):
             cs = torch._foreach_mul(moms, beta1)
             torch._foreach_add_(cs, grads, alpha=1.0 - beta1)
             torch._foreach_sign_(cs)
             if wd != 0.0:  # lion-pytorch multiplies by 1.0 here: the same bits
-                torch._foreach_mul_(params, 1.0 - lr * wd)
+                torch._foreach_copy_(params, torch._foreach_mul(params, 1.0 - lr * wd))
             torch._foreach_add_(params, cs, alpha=-lr)
-            torch._foreach_mul_(moms, beta2)
-            torch._foreach_add_(moms, grads, alpha=1.0 - beta2)
+            new = torch._foreach_mul(moms, beta2)
+            torch._foreach_add_(new, grads, alpha=1.0 - beta2)
+            torch._foreach_copy_(moms, new)
             return
-        for e in entries:
-            c = torch.mul(e.momentum, beta1).add_(e.grad, alpha=1.0 - beta1)
+        for p, g, m in zip(params, grads, moms):
+            c = torch.mul(m, beta1).add_(g, alpha=1.0 - beta1)
             c.sign_()
             if wd != 0.0:
-                e.param.mul_(1.0 - lr * wd)
-            e.param.add_(c, alpha=-lr)
-            e.momentum.mul_(beta2).add_(e.grad, alpha=1.0 - beta2)
+                p.mul_(1.0 - lr * wd)
+            p.add_(c, alpha=-lr)
+            m.mul_(beta2).add_(g, alpha=1.0 - beta2)
