@@ -666,7 +666,36 @@ def test_bench_torch_rows_on_a_small_model():
     """The benchmark runs every row (timings are measured by the command, never asserted)."""
     from lni_geometry import bench
 
-    res = bench.bench_torch(repeat=1, shapes=((20, 10), (10,)))
-    assert res["params"] == 210 and res["tensors"] == 2
-    assert {"lni_geometry Lion", "lion-pytorch Lion", "lni_geometry Enim, angle='lni'"} <= set(res["rows"])
-    assert "our Lion / lion-pytorch's faster Lion" in bench.format_torch(res)
+    res = bench.bench_torch(repeat=1, models={"tiny": ((20, 10), (10,))})
+    model = res["models"]["tiny"]
+    assert model["params"] == 210 and model["tensors"] == 2
+    assert {"ours Lion", "ours Lion, telemetry", "lion-pytorch Lion", "lion-pytorch Lion, foreach",
+            "ours Enim, angle=0.65", "fill n normals (kernel alone)"} <= set(model["rows"])
+    text = bench.format_torch(res)
+    assert "our Lion / lion-pytorch's faster" in text and "Lion + 1.25 fill" in text
+
+
+def test_bench_model_shapes_are_the_models():
+    """ResNet-18's shapes are those of a CIFAR ResNet-18 built in torch (62 tensors, 11,173,962
+    entries); the transformer's tensor count is 12 per layer plus 5."""
+    from lni_geometry.bench.torch import resnet18_shapes, transformer_shapes
+
+    torch.manual_seed(0)
+
+    class Block(torch.nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.c1, self.b1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False), torch.nn.BatchNorm2d(cout)
+            self.c2, self.b2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False), torch.nn.BatchNorm2d(cout)
+            self.short = (torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                              torch.nn.BatchNorm2d(cout)) if stride != 1 or cin != cout else None)
+
+    layers = [torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False), torch.nn.BatchNorm2d(64)]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
+        cin = cout
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(512, 10))
+    assert [tuple(p.shape) for p in net.parameters()] == list(resnet18_shapes())
+    assert sum(p.numel() for p in net.parameters()) == 11_173_962
+    assert len(transformer_shapes(100, 8, 3, 16)) == 12 * 3 + 5

@@ -22,7 +22,8 @@ lion_pytorch = pytest.importorskip("lion_pytorch")
 
 from lion_pytorch.foreach import Lion as ForeachLion  # noqa: E402
 
-from lni_geometry.torch import Enim, Lion, NonFiniteError  # noqa: E402
+import lni_geometry.torch as lgt  # noqa: E402
+from lni_geometry.torch import Enim, Lion  # noqa: E402
 
 
 def _net(seed=0, dtype=torch.float32):
@@ -436,7 +437,7 @@ def test_a_non_finite_c_is_refused_and_nothing_changes(kind, where, foreach):
     else:
         opt.state[p]["exp_avg"].view(-1)[7] = bad
     before = _snapshot(net, opt)
-    with pytest.raises(NonFiniteError, match=f"'{name}'") as info:
+    with pytest.raises(lgt.NonFiniteError, match=f"'{name}'") as info:
         opt.step()
     assert _same(before, _snapshot(net, opt))
     counts = info.value.counts[name]
@@ -457,7 +458,7 @@ def test_a_refused_first_step_creates_no_state():
     x, y = _data()
     torch.nn.functional.cross_entropy(net(x), y).backward()
     next(net.parameters()).grad[0] = math.inf
-    with pytest.raises(NonFiniteError):
+    with pytest.raises(lgt.NonFiniteError):
         opt.step()
     assert len(opt.state) == 0 and opt.steps == 0
 

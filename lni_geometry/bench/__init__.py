@@ -15,9 +15,10 @@ The machine description that goes with every figure is
 from .cpu import bench_cpu, bench_memory, cycles_in_cache, format_cpu, format_memory, numba_generator_peer, numpy_peer
 from .laws import bench_laws, format_laws
 from .models import bench_stable, format_stable, stable_draws_per_second
-from .torch import TORCH_BENCH_SHAPES, bench_torch, format_torch
+from .torch import TORCH_BENCH_MODELS, TORCH_BENCH_SHAPES, bench_torch, format_torch
 
 __all__ = [
+    "TORCH_BENCH_MODELS",
     "TORCH_BENCH_SHAPES",
     "bench_cpu",
     "bench_laws",

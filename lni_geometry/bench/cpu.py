@@ -1,6 +1,6 @@
 """CPU throughput and memory benchmarks (``lni-geometry bench``).
 
-Measured, never asserted: the figures go in the README with the machine.
+Measured, never asserted: the figures go in ``docs/benchmarks.md`` with the machine and date.
 
 Rows of the CPU benchmark (all at the same ``dim``, best of ``repeat`` runs):
 

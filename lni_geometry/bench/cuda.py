@@ -1,6 +1,6 @@
 """GPU benchmark behind ``lni-geometry bench --backend cuda``.
 
-Measured, never asserted; the figures go in the README with the GPU and date.
+Measured, never asserted; the figures go in ``docs/benchmarks.md`` with the GPU and date.
 
 - :func:`bench_cuda`: normals per second of the CUDA backend (fused
   Philox + Box-Muller + three float64 sums, nothing materialised) against CuPy

@@ -1,0 +1,400 @@
+"""The numba loops of the optimizers' kernels: tile and chunk bodies, and their launches.
+
+:mod:`lni_geometry.optim_kernels` holds what these loops compute and the
+Python functions that call them; this module holds the loops themselves.  A
+launch (``_*_kernel``) takes arrays by address (``address[i, role]``, read
+through :func:`_view`), their lengths and the work items of a
+:class:`~lni_geometry.optim_kernels.Layout`, and runs one chunk per item:
+``parallel`` picks ``prange`` or an ordered loop on the calling thread (the
+same chunks, the same rows of ``out``).  Chunks are processed tile by tile
+(:data:`TILE` entries) over slices, so that loop indices start at 0 (the
+compiler then drops negative-index checks and vectorises).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit, prange, types
+from numba.extending import intrinsic
+
+from .elementary import fma
+from .kernels import LANES, _lane_norms, _tile_sums
+from .models import TILE_SCRATCH, fill_gaussian_tile
+
+#: Entries per tile: values pass through float64 buffers of this size (small tiles keep
+#: the arithmetic close to the loads it waits on, so that it overlaps the memory traffic).
+TILE = 512
+
+
+# --- arrays by address ---------------------------------------------------------------
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """``address`` (an int64) as a pointer to ``like``'s element type (``like``: an array)."""
+    if not isinstance(address, types.Integer) or not isinstance(like, types.Array):
+        return None
+    sig = types.CPointer(like.dtype)(address, like)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _view(address, n, like):
+    """The ``n`` entries at ``address`` as a 1-D array of ``like``'s dtype."""
+    return carray(_pointer(address, like), n)
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_rows(out, items, total):
+    for k in range(items.shape[0]):
+        total[items[k, 0]] += out[k]
+
+
+# --- tile bodies (inlined into the chunk loops) ------------------------------------
+
+
+@njit(inline="always", error_model="numpy")
+def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
+    """``c = beta1 m + (1 - beta1) g`` of a tile into ``xbuf`` (float64); ``nnz(c)`` and the counts.
+
+    ``c`` is formed in float64, or with ``rounded`` as Lion's step forms it,
+    ``fma(g, w1, m * b1)`` in the arrays' dtype (``b1``, ``w1``: ``beta1``,
+    ``1 - beta1`` rounded to it).  ``threshold`` is in the arrays' dtype
+    (:func:`_threshold`): ``|m| < threshold`` is then the comparison with the
+    exact threshold.  Without ``counts`` the counts of ``g`` and ``m`` are 0.
+    """
+    w = 1.0 - beta1
+    zero = b1 - b1  # b1 is finite (the threshold may be inf or nan when a momentum is)
+    nz = 0
+    zg = 0
+    tr = 0
+    rv = 0
+    if not counts:
+        for j in range(n):
+            mj = mt[j]
+            gj = gt[j]
+            x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+            xbuf[j] = x
+            nz += x != 0.0
+        return nz, zg, tr, rv
+    for j in range(n):
+        mj = mt[j]
+        gj = gt[j]
+        x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+        xbuf[j] = x
+        gz = gj == zero
+        nz += x != 0.0
+        zg += gz
+        tr += gz & (mj != zero)
+        rv += (not gz) & (abs(mj) < threshold)
+    return nz, zg, tr, rv
+
+
+@njit(inline="always", error_model="numpy")
+def _norms_tile(x, y, n):
+    """``(sum |x_j|, sum x_j**2, sum x_j y_j, sum y_j**2)`` of a tile: 16 lanes, then the ragged end in order."""
+    s1, s2, sxy, syy = _lane_norms(x, y, n)
+    for j in range(n - n % LANES, n):
+        s1 += abs(x[j])
+        s2 += x[j] * x[j]
+        sxy += x[j] * y[j]
+        syy += y[j] * y[j]
+    return s1, s2, sxy, syy
+
+
+@njit(inline="always", error_model="numpy")
+def _unplane(buf, zt, n):
+    """A Gaussian tile from the tile order of :func:`fill_gaussian_tile` (four planes) to
+    natural order, rounded to ``zt``'s dtype."""
+    nb = n // 4
+    p0 = buf[:nb]
+    p1 = buf[nb:2 * nb]
+    p2 = buf[2 * nb:3 * nb]
+    p3 = buf[3 * nb:4 * nb]
+    for b in range(nb):
+        zt[4 * b] = p0[b]
+        zt[4 * b + 1] = p1[b]
+        zt[4 * b + 2] = p2[b]
+        zt[4 * b + 3] = p3[b]
+    for r in range(4 * nb, n):
+        zt[r] = buf[r]
+
+
+@njit(inline="always", error_model="numpy")
+def _add_counts(out, k, counts):
+    for i in range(4):
+        out[k, 2 + i] += counts[i]
+
+
+# --- chunk bodies ----------------------------------------------------------------------
+
+
+@njit(inline="always", error_model="numpy")
+def _norm_chunk(c, lo, hi, out, k):
+    """``(||c||_1, ||c||_2^2, nnz(c))`` of entries lo..hi-1 into ``out[k, :3]``."""
+    xbuf = np.empty(TILE)
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        ct = c[t0:t0 + n]
+        nz = 0
+        for j in range(n):
+            x = np.float64(ct[j])
+            xbuf[j] = x
+            nz += x != 0.0
+        s1, s2, _ = _tile_sums(xbuf, n)
+        out[k, 0] += s1
+        out[k, 1] += s2
+        out[k, 2] += nz
+
+
+@njit(inline="always", error_model="numpy")
+def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, lo, hi, out, k):
+    """The telemetry sums of entries lo..hi-1 (counts if asked), and ``c . z``, ``z . z`` if ``z`` has entries."""
+    xbuf = np.empty(TILE)
+    zbuf = np.empty(TILE)
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf, rounded, b1, w1, counts))
+        if z.shape[0] > 0:
+            zt = z[t0:t0 + n]
+            for j in range(n):
+                zbuf[j] = np.float64(zt[j])
+            s1, s2, cz, zz = _norms_tile(xbuf, zbuf, n)
+            out[k, 6] += cz
+            out[k, 7] += zz
+        else:
+            s1, s2, _ = _tile_sums(xbuf, n)
+        out[k, 0] += s1
+        out[k, 1] += s2
+
+
+@njit(inline="always", error_model="numpy")
+def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, lo, hi):
+    """Lion's step on entries lo..hi-1, in the arrays' dtype (constants already in it).
+
+    Tile by tile over slices, so that the loop index starts at 0 (the compiler
+    then drops the negative-index checks and vectorises).
+    """
+    zero = one - one
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        pt = p[t0:t0 + n]
+        mt = m[t0:t0 + n]
+        gt = g[t0:t0 + n]
+        for j in range(n):
+            mj = mt[j]
+            gj = gt[j]
+            c = fma(gj, w1, mj * b1)
+            s = one if c > zero else (-one if c < zero else zero)  # sign(0) = sign(nan) = 0, as torch
+            pt[j] = fma(s, nlr, pt[j] * decay)
+            mt[j] = fma(gj, w2, mj * b2)
+
+
+@njit(inline="always", error_model="numpy")
+def _finite_chunk(m, g, big, lo, hi, out, k):
+    """``out[k, 0]``, ``out[k, 1]``: how many of entries lo..hi-1 of ``m`` and of ``g`` are not finite.
+
+    ``|x| <= big`` (the dtype's largest finite value) fails exactly for an inf
+    or a nan; the counts are integer sums, a loop the compiler vectorises.
+    """
+    bad_m = 0
+    bad_g = 0
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        mt = m[t0:t0 + n]
+        gt = g[t0:t0 + n]
+        for j in range(n):
+            bad_m += not abs(mt[j]) <= big
+            bad_g += not abs(gt[j]) <= big
+    out[k, 0] = bad_m
+    out[k, 1] = bad_g
+
+
+@njit(inline="always", error_model="numpy")
+def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, hi, out, k):
+    """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi]; the sums (counts if asked)."""
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
+    buf = np.empty(TILE)
+    xbuf = np.empty(TILE)
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)  # tile order: four planes
+        zt = z[t0:t0 + n]
+        _unplane(buf, zt, n)
+        for j in range(n):  # the stored values, widened: the sums see what the update will
+            buf[j] = np.float64(zt[j])
+        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf,
+                                    False, b1, b1, counts))  # c in float64
+        s1, s2, cz, zz = _norms_tile(xbuf, buf, n)
+        out[k, 0] += s1
+        out[k, 1] += s2
+        out[k, 6] += cz
+        out[k, 7] += zz
+
+
+@njit(inline="always", error_model="numpy")
+def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, draw, k0, k1, sample, lo, hi):
+    """Enim's update of entries lo..hi-1; with ``draw``, then the next ``z`` into the same tile.
+
+    The next ``z`` (Gaussian sample ``sample`` under ``(k0, k1)``, as
+    :func:`_enim_draw_chunk` draws it) is written over the tile just used,
+    while the tile is in cache.
+    """
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
+    buf = np.empty(TILE)
+    w = 1.0 - beta1
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        pt = p[t0:t0 + n]
+        mt = m[t0:t0 + n]
+        gt = g[t0:t0 + n]
+        zt = z[t0:t0 + n]
+        for j in range(n):  # two loops, each vectorised at its own width (float64, then the dtype's)
+            c = beta1 * np.float64(mt[j]) + w * np.float64(gt[j])
+            u = alpha * c + beta * np.float64(zt[j])
+            pt[j] = decay * np.float64(pt[j]) - lr * u
+        for j in range(n):
+            mt[j] = fma(gt[j], w2, mt[j] * b2)
+        if draw:
+            fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
+            _unplane(buf, zt, n)
+
+
+@njit(inline="always", error_model="numpy")
+def _normals_chunk(k0, k1, sample, z, lo, hi):
+    """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi], natural order."""
+    words = np.empty(TILE_SCRATCH * TILE, np.uint32)
+    buf = np.empty(TILE)
+    for t0 in range(lo, hi, TILE):
+        n = min(TILE, hi - t0)
+        fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
+        _unplane(buf, z[t0:t0 + n], n)
+
+
+# --- launches: every chunk of every array, on the thread pool or in order ---------------
+
+
+@njit(inline="always", error_model="numpy")
+def _norm_item(address, sizes, items, k, like, out):
+    i = items[k, 0]
+    _norm_chunk(_view(address[i, 0], sizes[i], like), items[k, 1], items[k, 2], out, k)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _norm_kernel(address, sizes, items, parallel, like, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _norm_item(address, sizes, items, k, like, out)
+    else:
+        for k in range(items.shape[0]):
+            _norm_item(address, sizes, items, k, like, out)
+
+
+@njit(inline="always", error_model="numpy")
+def _finite_item(address, sizes, items, k, big, out):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    _finite_chunk(_view(address[i, 0], n, big), _view(address[i, 1], n, big), big[0], items[k, 1], items[k, 2],
+                  out, k)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _finite_kernel(address, sizes, items, parallel, big, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _finite_item(address, sizes, items, k, big, out)
+    else:
+        for k in range(items.shape[0]):
+            _finite_item(address, sizes, items, k, big, out)
+
+
+@njit(inline="always", error_model="numpy")
+def _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    z = _view(address[i, 2] if has_z else 0, n if has_z else 0, zlike)
+    _momentum_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts), z, beta1[i], consts[i, 2],
+                    rounded, consts[i, 0], consts[i, 1], counts, items[k, 1], items[k, 2], out, k)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sums_kernel(address, sizes, items, parallel, zlike, has_z, beta1, consts, rounded, counts, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
+    else:
+        for k in range(items.shape[0]):
+            _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
+
+
+@njit(inline="always", error_model="numpy")
+def _lion_item(address, sizes, items, k, consts):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    c = consts[i]
+    _lion_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts), _view(address[i, 2], n, consts),
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], items[k, 1], items[k, 2])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _lion_kernel(address, sizes, items, parallel, consts):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts)
+    else:
+        for k in range(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts)
+
+
+@njit(inline="always", error_model="numpy")
+def _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    _enim_draw_chunk(k0, k1, samples[i], _view(address[i, 0], n, zlike), _view(address[i, 1], n, consts),
+                     _view(address[i, 2], n, consts), beta1[i], consts[i, 0], consts[i, 1], counts,
+                     items[k, 1], items[k, 2], out, k)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _draw_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, beta1, consts, counts, out):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
+    else:
+        for k in range(items.shape[0]):
+            _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
+
+
+@njit(inline="always", error_model="numpy")
+def _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples):
+    i, n = items[k, 0], sizes[items[k, 0]]
+    c = coef[i]
+    _enim_update_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts),
+                       _view(address[i, 2], n, consts), _view(address[i, 3], n, zlike), c[0], c[1], c[2], c[3],
+                       c[4], consts[i, 0], consts[i, 1], draw, k0, k1, samples[i], items[k, 1], items[k, 2])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _update_kernel(address, sizes, items, parallel, zlike, coef, consts, draw, k0, k1, samples):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
+    else:
+        for k in range(items.shape[0]):
+            _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
+
+
+@njit(inline="always", error_model="numpy")
+def _normals_item(address, sizes, items, k, zlike, k0, k1, samples):
+    i = items[k, 0]
+    _normals_chunk(k0, k1, samples[i], _view(address[i, 0], sizes[i], zlike), items[k, 1], items[k, 2])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples):
+    if parallel:
+        for k in prange(items.shape[0]):
+            _normals_item(address, sizes, items, k, zlike, k0, k1, samples)
+    else:
+        for k in range(items.shape[0]):
+            _normals_item(address, sizes, items, k, zlike, k0, k1, samples)
