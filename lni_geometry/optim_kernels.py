@@ -78,6 +78,7 @@ __all__ = [
     "momentum_sums",
     "normal_sums",
     "torch_uses_fma",
+    "warm_up",
 ]
 
 CHUNK = 1 << 15  # entries per chunk: the optimizers' unit of parallel work (the sampler's is kernels.CHUNK)
@@ -629,3 +630,37 @@ def normal_sums(n, key, sample=0):
                          np.int64(chunks), out)
     l1, l2sq, _ = add_rows_in_order(out)
     return float(l1), float(l2sq)
+
+
+def warm_up(dtypes=(np.float32, np.float64)):
+    """Compile every kernel of this module for ``dtypes`` now (``lni-geometry warmup``).
+
+    numba compiles a kernel on its first call and keeps it in its on-disk
+    cache; an optimizer's first step on an empty cache therefore takes
+    seconds per code path.  Calling this once after installing moves that
+    cost ahead of training.
+
+    Parameters
+    ----------
+    dtypes : sequence of numpy dtypes
+        The dtypes of the parameters to compile for (float32, float64).
+
+    Returns
+    -------
+    int
+        The number of kernel launches made (each compiles on first use).
+    """
+    launches = 0
+    for dtype in dtypes:
+        p, m, g, z = (np.zeros(3, dtype) for _ in range(4))
+        c_sums(m)
+        finite(m, g)
+        momentum_sums(m, g, 0.9, 0.1, rounded=True)
+        momentum_sums(m, g, 0.9, 0.1, z)
+        lion_update(p, m, g, 0.9, 0.99, 0.1, 0.0)
+        enim_draw(z, m, g, 0.9, (0, 0), 0, threshold=0.1)
+        enim_update(p, m, g, z, 0.9, 0.99, 0.0, 0.0, 0.1, 0.0, next_key=(0, 0))
+        fill_normals(z, (0, 0))
+        launches += 8
+    normal_sums(3, (0, 0))
+    return launches + 1

@@ -312,3 +312,17 @@ def test_one_launch_over_many_arrays_equals_each_array_alone(monkeypatch):
             ok.enim_update(p, m, gs[i], z, beta1[i], 0.99, i + 1.0, -0.5, 0.01, 0.1, next_key=(7, 8), sample=i)
             for x, name in ((p, "p"), (m, "m"), (z, "z")):
                 assert np.array_equal(split(flat[name], starts)[i], x)
+
+
+def test_warm_up_compiles_every_launch_of_the_module(capsys):
+    """``lni-geometry warmup`` calls each kernel once per dtype: afterwards every numba
+    dispatcher of the optimizers' loops has a compiled (or cached) signature per dtype."""
+    from lni_geometry import optim_loops
+    from lni_geometry.cli import main
+
+    assert main(["warmup"]) == 0
+    assert "compiled the optimizers' kernels for float32 and float64 (17 launches)" in capsys.readouterr().out
+    kernels = [getattr(optim_loops, k) for k in dir(optim_loops) if k.endswith("_kernel")]
+    assert len(kernels) == 7
+    for kernel in kernels:
+        assert len(kernel.signatures) >= 2, kernel.py_func.__name__

@@ -46,7 +46,7 @@ class Enim(SignOptimizer):
 
     Parameters
     ----------
-    params, lr, betas, weight_decay, telemetry
+    params, lr, betas, weight_decay, telemetry, history, callback
         As in :class:`Lion`.
     foreach : bool or None
         ``None`` (default): the fused kernels on the CPU (float32/float64).
@@ -67,13 +67,16 @@ class Enim(SignOptimizer):
     seed : int or None
         Seeds the ``torch.Generator`` (on the parameters' device) from which
         the directions (and the LNI angles) are drawn; ``None`` draws a seed
-        (kept in :attr:`seed`).  On the CPU each draw takes two 32-bit words
+        from the operating system's entropy (kept in :attr:`seed`; torch's
+        global random state is not touched).  On the CPU each draw takes two 32-bit words
         from the generator as the Philox key of the package's Gaussian
         stream (:func:`lni_geometry.optim_kernels.fill_normals`: tensor
         ``i``'s slice of ``z`` is sample ``i`` of that key, the numbers of
         :func:`lni_geometry.sample_vectors`, ``|z| <= 6.7637``); elsewhere
         torch's ``normal_`` draws from the generator.  The generator's state
         is saved in ``state_dict()``, so a resumed run continues identically.
+        A :class:`Lion` state dict loads into Enim as a warm start: its
+        momenta and ``steps``; the seed and the generator stay Enim's own.
     scope : {"model", "tensor"}
         ``"model"`` (the paper's): one rotation of the concatenated ``c`` of
         every parameter of every group.  ``"tensor"``: each tensor is turned
@@ -84,14 +87,17 @@ class Enim(SignOptimizer):
     -----
     Memory: one buffer of ``n`` entries (the Gaussian ``z``, in float32, or
     float64 when a parameter is float64) besides the momenta.  ``c`` is
-    never stored: on the CPU (float32/float64) two fused kernels of
-    :mod:`lni_geometry.optim_kernels` make the step: the first pass sums
-    ``c`` (formed from ``m`` and ``g``) against ``z``, the second forms ``c``
-    again, steps the weights, updates the momentum as Lion's kernel does and
-    draws the next step's ``z`` into the buffer while each tile is in cache
-    (its key is saved in ``state_dict()``); the first step draws its ``z``
-    in the first pass.
-    Elsewhere torch's operations, one tensor at a time.  The update is ``alpha c + beta z`` with
+    never stored: on the CPU (float32/float64) two launches of the kernels
+    of :mod:`lni_geometry.optim_kernels` over every tensor make the step:
+    the first pass sums ``c`` (formed from ``m`` and ``g``) against ``z``,
+    the second forms ``c`` again, steps the weights, updates the momentum as
+    Lion's kernel does and draws the next step's ``z`` into the buffer while
+    each tile is in cache (its key is saved in ``state_dict()``); the first
+    step draws its ``z`` in the first pass.
+    Elsewhere torch's operations, one tensor at a time.
+    A non-finite ``c`` is found from the first pass's ``||c||_1`` and
+    refused as :class:`Lion` refuses it (:class:`~lni_geometry.torch.NonFiniteError`),
+    with the generator and the ``z`` drawn ahead restored: nothing changes.  The update is ``alpha c + beta z`` with
     ``alpha = sqrt(n) (cos t / |c| - sin t (c.z) / (|c|^2 |w'|))``,
     ``beta = sqrt(n) sin t / |w'|``, ``|w'|^2 = z.z - (c.z)^2 / |c|^2``
     (the norm of the projection of ``z`` on the complement of ``c``), all
@@ -390,7 +396,7 @@ class Enim(SignOptimizer):
 
         Raises
         ------
-        NonFiniteError
+        lni_geometry.torch.NonFiniteError
             If ``c`` has an inf or a nan; nothing is changed (the generator included).
         """
         loss = self._closure(closure)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-
 import numpy as np
+import torch
 
 from .. import optim_kernels
 from .base import SignOptimizer, StepTensors, mark_written, torch_momentum_sums
@@ -26,30 +25,53 @@ class Lion(SignOptimizer):
     the momentum update once each, as a fused multiply-add, on CPUs with
     FMA; its ``foreach`` variant uses ``lerp_`` for the momentum and differs
     in the last bits), and :func:`lni_geometry.optim.lion_step` up to
-    rounding.  On the CPU (float32/float64) one fused kernel,
-    :func:`lni_geometry.optim_kernels.lion_update`, computes those same
-    roundings in one pass over the weights, gradient and momentum (with the
-    telemetry in the same pass); elsewhere (CUDA, bfloat16, a torch without
-    FMA kernels) the step runs torch's operations.  The paper's eq. (2)
-    sign typo is documented in :mod:`lni_geometry.torch`.
+    rounding, in every dtype and with ``foreach`` ``None``, ``True`` or
+    ``False``.  On the CPU (float32/float64) the step is one launch of
+    :func:`lni_geometry.optim_kernels.lion_update_many` over every tensor
+    (after one launch that checks ``m`` and ``g``, or that sums the
+    telemetry), computing those same roundings in one pass over the
+    weights, gradients and momenta; elsewhere (CUDA, bfloat16, float16,
+    non-contiguous tensors, a torch without FMA kernels) the step runs
+    torch's operations.  The paper's eq. (2) sign typo is documented in
+    :mod:`lni_geometry.torch`.
+
+    **Non-finite gradients.**  A step whose ``c`` has an inf or a nan (in a
+    gradient or a momentum) raises :class:`~lni_geometry.torch.NonFiniteError` naming the
+    parameters, before anything is written: weights, momenta and ``steps``
+    are as they were.  lion-pytorch steps on silently there: ``sign(nan) =
+    0`` freezes the coordinate while its momentum stays nan for every later
+    step, and ``sign(inf)`` moves it by a full step; the error says so at
+    once, where a skipped or clipped step is the caller's choice.
+    ``torch.amp.GradScaler`` skips such steps before the optimizer sees them,
+    so mixed-precision training is unaffected.
 
     Parameters
     ----------
-    params : iterable of tensors or of dicts (parameter groups)
-    lr : float, default 1e-4
-        ``> 0``.  Each group may set its own ``lr``, ``betas``, ``weight_decay``.
+    params : iterable of tensors, of ``(name, tensor)`` pairs, or of dicts (parameter groups)
+        Real floating tensors (float16, bfloat16, float32, float64; others
+        are refused at construction).  With names (``model.named_parameters()``)
+        the telemetry and the errors name the tensors.
+    lr : float or tensor, default 1e-4
+        ``> 0`` (a one-element tensor is read as a float each step, as
+        torch's optimizers take it).  Each group may set its own ``lr``,
+        ``betas``, ``weight_decay``.
     betas : (float, float), default (0.9, 0.99)
         ``beta1`` (interpolation for the sign) and ``beta2`` (momentum decay), in ``[0, 1)``.
     weight_decay : float, default 0
         ``>= 0``, multiplied by ``lr`` and applied to the weights before the step.
     foreach : bool or None
-        ``None`` (default): the fused kernel where it applies, torch's
+        ``None`` (default): the fused kernels where they apply, torch's
         ``_foreach`` operations on CUDA.  ``True`` / ``False``: step with
         torch's operations, ``_foreach`` (one call per group) or per tensor.
         The same numbers every way.
     telemetry : bool, default False
-        Record after every step the dict :attr:`telemetry` (and append it to
+        Record after every step the dict :attr:`telemetry` (and keep it in
         :attr:`history`); off, it costs nothing.
+    history : bool or int, default True
+        The steps whose telemetry :attr:`history` keeps: all (``True``),
+        none (``False``) or the last ``history``.
+    callback : callable, optional
+        Called with each step's telemetry dict (a logger's hook).
 
     Attributes
     ----------
@@ -75,16 +97,32 @@ class Lion(SignOptimizer):
           moves them along the momentum: momentum tracing, paper Sec. 3);
         - ``"revived"``: non-zero gradient while ``|m|`` was below
           :data:`REVIVED_FRACTION` ``= 1e-3`` of the group's momentum RMS
-          (the paper's Fig. 4, center left; 0 while the RMS is 0; the RMS is
-          kept from the step that wrote the momenta, see
-          :meth:`forget_momentum_norms`);
+          before the step (the paper's Fig. 4, center left; 0 while the RMS
+          is 0);
+        - ``"nonfinite"``: 0 (a step that finds non-finite coordinates is
+          refused; its record has ``"refused": True``, ``"nonfinite"``, the
+          count, and ``"nonfinite_per_tensor"``, the counts of
+          :attr:`~lni_geometry.torch.NonFiniteError.counts`);
         - ``"per_tensor"``: per parameter, ``index`` (its position over all
-          groups, as in ``state_dict``), ``group``, ``shape``, ``n``,
-          ``zero_grad``, ``tracing``, ``revived``.
-    history : list of dict
-        The telemetry of every step.
+          groups, as in ``state_dict``), ``name`` (or None), ``group``,
+          ``shape``, ``n``, ``zero_grad``, ``tracing``, ``revived``.
+    history : list or deque of dict
+        The telemetry of the steps kept (see the ``history`` parameter).
     steps : int
         Steps taken; saved in ``state_dict()``.
+
+    Notes
+    -----
+    What torch users expect of an optimizer holds: ``copy.deepcopy``,
+    ``pickle`` and ``torch.save`` give an optimizer that steps exactly like
+    the original; ``torch.compile`` of a training step runs ``step()``
+    outside the graph (it is marked ``torch.compiler.disable``: one graph
+    break, eager's numbers); the state dict loads with
+    ``torch.load(weights_only=True)``, its hooks see the package's entry
+    ``"lni_geometry"`` (``steps``), and a :class:`~lni_geometry.torch.Enim` state dict loads
+    into Lion (and the reverse).  The first step of each code path on an
+    empty numba cache compiles its kernels (seconds, once; cached on disk
+    after that).
 
     Examples
     --------
@@ -112,7 +150,7 @@ class Lion(SignOptimizer):
 
         Raises
         ------
-        NonFiniteError
+        lni_geometry.torch.NonFiniteError
             If ``c`` has an inf or a nan; nothing is changed.
         """
         loss = self._closure(closure)
