@@ -328,7 +328,7 @@ def cmd_bench(args):
             import torch  # noqa: F401
         except ImportError:
             raise UsageError('bench --torch needs PyTorch: pip install "lni-geometry[torch]" lion-pytorch') from None
-        print("lni-geometry bench --torch: one optimizer step on 10^7 parameters ...", flush=True)
+        print("lni-geometry bench --torch: one optimizer step on four model shapes ...", flush=True)
         res = bench.bench_torch(repeat=args.repeat or 15)
         print(bench.format_torch(res))
         results = {"torch": res}
@@ -366,6 +366,32 @@ def cmd_bench(args):
     return 0
 
 
+def _figure_overrides(args):
+    """The keyword arguments of ``figure_spec`` given on the command line (besides --full, --seed, --device)."""
+    out = {key: value for key, value in (("network", args.network), ("width", args.width),
+                                         ("batch_size", args.batch_size), ("lrs", args.lrs)) if value is not None}
+    paper = {"data_dir": args.data_dir, "epochs": args.epochs, "max_steps": args.max_steps}
+    if args.scale == "paper":
+        return dict(out, scale="paper", **paper)
+    given = [f"--{k.replace('_', '-')}" for k, v in paper.items() if v is not None]
+    if given:
+        raise UsageError(f"{given[0]} applies to --scale paper (the small grids are set by --full)")
+    return out
+
+
+def cmd_warmup(args):
+    """Compile the optimizers' kernels ahead, into numba's on-disk cache."""
+    import time
+
+    from . import optim_kernels
+
+    t0 = time.perf_counter()
+    launches = optim_kernels.warm_up()
+    print(f"compiled the optimizers' kernels for float32 and float64 ({launches} launches) "
+          f"in {time.perf_counter() - t0:.1f} s; later processes load them from numba's cache")
+    return 0
+
+
 def cmd_training_figure(args):
     """Figures 2 to 6 of the seed paper as small offline training experiments (needs torch)."""
     number = int(args.command[len("figure"):])
@@ -393,7 +419,7 @@ def cmd_training_figure(args):
         raise UsageError("--device cuda: torch sees no GPU (torch.cuda.is_available() is False); use --device cpu")
     from .experiments import figures
 
-    overrides = {"network": args.network} if args.network != "cnn_bn" else {}
+    overrides = _figure_overrides(args)
     try:
         spec = figures.figure_spec(number, full=args.full, seed=args.seed, device=args.device, **overrides)
     except ValueError as exc:
@@ -413,6 +439,10 @@ def cmd_training_figure(args):
     if args.resume and not os.path.exists(data) and status["finished"] + status["checkpointed"] == 0:
         raise UsageError(f"--resume: no run of figure {number} is in the cache {args.cache}; nothing to resume")
     kind = "full grid" if args.full else "default grid"
+    if spec.get("scale") == "paper":
+        b = spec["base"]
+        kind = (f"paper setting, {kind}: {b['network']} on {b['task']} ({spec['train_size']} training images in "
+                f"{b['data_dir']}), {spec['epochs']} epochs = {b['steps']} steps of batch {b['batch_size']}")
     print(f"Figure {number} ({kind}, seeds {spec['seeds']}, device {args.device}) -> {out}, data {data}, "
           f"cache {args.cache}: {status['finished']} of {status['total']} known runs finished"
           + (f", {status['checkpointed']} to resume" if status["checkpointed"] else ""), flush=True)
@@ -496,27 +526,54 @@ def build_parser():
     b.add_argument("--no-laws", action="store_true", help="skip the timing of the analytic laws")
     b.add_argument("--no-models", action="store_true", help="skip the heavy-tailed model rows")
     b.add_argument("--torch", action="store_true",
-                   help="instead: one step of Lion (ours, lion-pytorch) and Enim on 10^7 parameters (needs torch)")
+                   help="instead: one step of Lion (ours, lion-pytorch) and Enim on four model shapes (needs torch)")
     b.add_argument("--json", metavar="PATH", help="also write the figures to a new JSON file")
     b.set_defaults(func=cmd_bench)
+
+    w = sub.add_parser("warmup", help="compile the torch optimizers' kernels now (seconds per code path at "
+                                      "first use otherwise; numba caches them on disk)")
+    w.set_defaults(func=cmd_warmup)
 
     for number, what in ((2, "Lion's sign angle against the learning rate, above the isotropic law; the angle budget"),
                          (3, "Enim calibrated to Lion's angle against Lion"),
                          (4, "Lion with weight decay: momentum tracing and instability"),
                          (5, "Enim over a grid of learning rate x angle, with Lion's angle"),
-                         (6, "zero gradients and normalisation biases, Lion against Enim")):
-        t = sub.add_parser(f"figure{number}", help=f"the seed paper's Figure {number} at small scale: {what}")
+                         (6, "zero gradients and normalisation biases, Lion against Enim"),
+                         (7, "the paper's open hypothesis, paired by seed: does the sign make the angle grow "
+                             "with the lr? (Lion, Enim at Lion's angle, normalised SGD)")):
+        t = sub.add_parser(f"figure{number}", help=f"the seed paper's Figure {number} at small scale: {what}"
+                           if number < 7 else f"not in the paper: {what}")
         t.add_argument("--out", default=None, help=f"the figure to write (default figure{number}.png)")
         t.add_argument("--data", default=None, help="the figure's data file (default: --out with .npz)")
         t.add_argument("--cache", default=".lni-cache",
                        help="folder of finished training runs, shared by all figures (default .lni-cache)")
         t.add_argument("--full", action="store_true", help="the larger grid (more lrs, seeds, steps)")
-        t.add_argument("--network", choices=["cnn_bn", "cnn_ln", "mlp_bn"], default="cnn_bn",
-                       help="residual CNN with BatchNorm (default), the same with LayerNorm (the control), "
-                            "or a BatchNorm MLP")
+        t.add_argument("--network", choices=["cnn_bn", "cnn_ln", "mlp_bn", "resnet9", "resnet9_gn", "resnet18"],
+                       default=None,
+                       help="residual CNN with BatchNorm (the small default), the same with LayerNorm (the control), "
+                            "a BatchNorm MLP, the paper's ResNet-9 (the paper default of figures 2, 3, 5, 6), its "
+                            "GroupNorm control, or ResNet-18 (the paper default of figure 4)")
+        t.add_argument("--scale", choices=["small", "paper"], default="small",
+                       help="small: the digits analogue (default); paper: the paper's ResNets on CIFAR from "
+                            "--data-dir, 200 epochs")
+        t.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="with --scale paper: the folder holding the unpacked CIFAR archive (python or binary "
+                            "version; default $LNI_GEOMETRY_DATA); nothing is downloaded")
+        t.add_argument("--epochs", type=_positive_int, default=None,
+                       help="with --scale paper: epochs per run (default 200)")
+        t.add_argument("--max-steps", type=_positive_int, default=None,
+                       help="with --scale paper: at most this many steps per run (a short trial)")
+        t.add_argument("--width", type=_positive_int, default=None,
+                       help="channels of the network's first stage (default: the preset's, 16 small, 64 ResNets); "
+                            "smaller for a cheap trial")
+        t.add_argument("--batch-size", type=_positive_int, default=None,
+                       help="minibatch size (default: the preset's, 64 small, 512 ResNet-9, 128 ResNet-18)")
+        t.add_argument("--lrs", type=float, nargs="+", default=None, metavar="LR",
+                       help="the learning rates of the grid (default: the preset's; not figure 4)")
         t.add_argument("--seed", type=_nonnegative_int, default=0, help="first seed; seeds are SEED..SEED+k-1")
         t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                       help="cuda only where torch sees a GPU (runs then go one after the other)")
+                       help="cuda only where torch sees a GPU (runs then go one after the other, or one per GPU "
+                            "when several are visible)")
         t.add_argument("--workers", type=_positive_int, default=None,
                        help="worker processes (default: the number of CPU cores)")
         t.add_argument("--resume", action="store_true",

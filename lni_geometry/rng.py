@@ -36,29 +36,6 @@ it was made with (run files record ``stream_version`` in their metadata, a
 file without it is version 1, and ``--resume`` refuses a file of another
 version).
 
-Versions: **1** (up to 2026-11): float64 Box-Muller with fdlibm's
-polynomials; CPU sums in 8 lanes, ``l2sq`` lanes by a multiply then an add.
-**2** (issue 16, the CPU sampler's speed; final form 2026-12-01): float32
-Box-Muller (layer 3 changed for the Gaussian model only; "Gaussian
-coordinates" below), and the CPU sums in 16 lanes per sum (entry ``j`` into
-lane ``j mod 16``, folded pairwise, :mod:`lni_geometry.kernels`) with the
-``l2sq`` lanes by a fused multiply-add (layer 4 changed for every model).
-Keys, Philox words and the heavy-tailed coordinates are unchanged.  (Within
-issue 16, before its release, the lanes went from 8 to 16; the Student-t
-retries were vectorised and the float32 reductions written in 32-bit integer
-lanes without changing a value; on 2026-12-01 the stable tile fill was made
-planar and the Student-t retries branch-free, again without changing a value:
-the tile fills are tested bit for bit against ``fill_coords``.)
-**3** (issue 16, 2026-12-01 evening): the symmetric alpha-stable transform in
-float32 lanes (layer 3 changed for the stable model only: for ``alpha >= 0.05``
-each finite draw of version 2 moves by less than ``1e-6 (1 + |1 - alpha|/alpha)``
-relative, the same words giving the same draw, and draws that version 2 let
-overflow to ``inf`` above ``alpha 2**-53 DBL_MAX`` are now finite up to
-``DBL_MAX``; :func:`lni_geometry.models.stable_pieces`).  Gaussian and Student-t
-coordinates, keys, words and the order of the sums are unchanged, so a
-Gaussian file of version 2 (``data/figure1.npz``) holds exactly the numbers
-version 3 gives.
-
 1. **Keys** (``key_from_seed``): ``SeedSequence(seed).generate_state(2,
    uint32)``; bit-stable across versions, machines and backends.
 2. **Philox words** (``philox4x32_10``, ``stream_words``): the counter layout
@@ -85,6 +62,31 @@ version 3 gives.
    measures on a GPU (``docs/cuda.md``; no GPU measurement is recorded yet).
 6. **Angles and laws** are computed from the sums in float64 by numpy and
    scipy; they follow the sums, within numpy's and scipy's own promises.
+
+Versions of the stream, each with the package release that brought it
+(``CHANGELOG.md`` says what else each release changed):
+
+- **1** (0.1.0, 2026-11-22): float64 Box-Muller with fdlibm's polynomials; CPU
+  sums in 8 lanes, ``l2sq`` lanes by a multiply then an add.
+- **2** (0.2.0, 2026-12-01): float32 Box-Muller (layer 3 changed for the
+  Gaussian model only; "Gaussian coordinates" below), and the CPU sums in 16
+  lanes per sum (entry ``j`` into lane ``j mod 16``, folded pairwise,
+  :mod:`lni_geometry.kernels`) with the ``l2sq`` lanes by a fused multiply-add
+  (layer 4 changed for every model).  Keys, Philox words and the heavy-tailed
+  coordinates are unchanged.  Later rewrites of the same version changed no
+  value: the Student-t retries vectorised and then branch-free, the float32
+  reductions in 32-bit integer lanes, the stable tile fill planar (the tile
+  fills are tested bit for bit against ``fill_coords``).
+- **3** (0.3.0, 2026-12-01): the symmetric alpha-stable transform in float32
+  lanes (layer 3 changed for the stable model only: for ``alpha >= 0.05``
+  each finite draw of version 2 moves by less than
+  ``1e-6 (1 + |1 - alpha|/alpha)`` relative, the same words giving the same
+  draw, and draws that version 2 let overflow to ``inf`` above
+  ``alpha 2**-53 DBL_MAX`` are now finite up to ``DBL_MAX``;
+  :func:`lni_geometry.models.stable_pieces`).  Gaussian and Student-t
+  coordinates, keys, words and the order of the sums are unchanged, so a
+  Gaussian file of version 2 (``data/figure1.npz``) holds exactly the numbers
+  version 3 gives.  Releases after 0.3.0 draw version 3.
 
 Gaussian coordinates
 --------------------
@@ -117,7 +119,7 @@ standard errors of these means at ``dim * samples = 1e12`` draws are
 bounds of ``1e-9`` and ``3e-9``).
 ``tests/test_rng.py::test_transform_bias_below_monte_carlo_error_at_1e12``
 recomputes them (every word of the tail, a stratified sample of the rest) and
-checks them; the README quotes the same figures.
+checks them.
 
 References
 ----------
@@ -152,11 +154,11 @@ __all__ = [
 #: Version of the random stream (layers 1-4 of the compatibility policy above).
 #: Incremented by any change of a key, a Philox word, a CPU coordinate or the
 #: order of the CPU sums; caches of samples and run files are keyed by it.
-#: 1: float64 Box-Muller (fdlibm polynomials), 8 lanes, ``l2sq`` ones by multiply-then-add
-#: 2 (issue 16): float32 Box-Muller (:func:`box_muller`), CPU sums in 16 lanes,
-#: ``l2sq`` lanes by fused multiply-add; keys, Philox words and the heavy-tailed
-#: coordinates unchanged (data/figure1.npz).  3 (issue 16): the stable transform in
-#: float32 lanes; everything else unchanged.
+#: 1 (0.1.0): float64 Box-Muller (fdlibm polynomials), 8 lanes, ``l2sq`` ones by
+#: multiply-then-add.  2 (0.2.0): float32 Box-Muller (:func:`box_muller`), CPU sums in
+#: 16 lanes, ``l2sq`` lanes by fused multiply-add; keys, Philox words and the
+#: heavy-tailed coordinates unchanged (data/figure1.npz).  3 (0.3.0): the stable
+#: transform in float32 lanes; everything else unchanged.
 STREAM_VERSION = 3
 
 # --- Philox4x32-10 constants (Salmon et al. 2011, Random123) -----------------

@@ -127,7 +127,7 @@ def run_resumable(path, dim, samples, model, seed, backend="auto", *, resume=Fal
     -------
     (AngleSample, dict)
         The samples and the stored metadata (with ``wall_time_s`` summed over
-        resumed sessions).
+        resumed runs).
 
     Raises
     ------

@@ -1,6 +1,6 @@
 """Monte Carlo sampling of the angles of random vectors: ``sample_angles``.
 
-The data flow (see the README)::
+The data flow (``CONTRIBUTING.md``, "The data flow")::
 
     seed -> key -> Philox words -> model coordinates -> fused sums per sample
          -> angles -> AngleSample
@@ -220,7 +220,7 @@ def _npz(path):
 
 @dataclass(eq=False)
 class AngleSample:
-    """Angles and sums of samples ``start .. start + len - 1`` of a stream.
+    """Angles and sums of the samples ``start`` to ``start + len - 1`` of a stream.
 
     Attributes
     ----------

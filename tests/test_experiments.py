@@ -54,8 +54,11 @@ def same(a, b):
     (dict(optimizer="enim", angle="random"), r"angle must be a finite number in \[0, pi/2\], 'lion' or 'lni', got 'random'$"),
     (dict(angle=0.3), "Lion takes angle=None"),
     (dict(steps=0), r"steps must be an integer in \[1, inf\), got 0$"),
-    (dict(network="resnet18"), "network must be one of"),
-    (dict(task="cifar10"), "task must be one of"),
+    (dict(network="resnet50"), "network must be one of"),
+    (dict(task="imagenet"), "task must be one of"),
+    (dict(data_dir="/tmp"), r"data_dir is for the CIFAR tasks .* task 'digits' takes None, got '/tmp'$"),
+    (dict(augment=True), "augment .* is for the CIFAR tasks"),
+    (dict(schedule="linear"), r"schedule must be one of \('constant', 'cosine'\), got 'linear'$"),
     (dict(device="tpu"), "device must be one of"),
 ])
 def test_bad_configurations_name_the_problem(kwargs, match):
@@ -271,7 +274,7 @@ def test_figure3_calibrates_to_lions_median_angle(tmp_path, fig_cache):
 
 def test_figure_spec_errors():
     with pytest.raises(ValueError, match="figure must be one of"):
-        figures.figure_spec(7)
+        figures.figure_spec(8)
     with pytest.raises(ValueError, match="no setting 'colour'"):
         figures.figure_spec(2, colour="red")
     with pytest.raises(ValueError, match="hist_lrs"):
@@ -300,7 +303,9 @@ def run_cli(args, capsys):
     (["figure4", "--device", "tpu"], "invalid choice"),
     (["figure5", "--resume", "--force"], "contradict"),
     (["figure6", "--out", "x.unknown"], "x.unknown"),
-    (["figure2", "--network", "resnet18"], "invalid choice"),
+    (["figure2", "--network", "resnet50"], "invalid choice"),
+    (["figure2", "--epochs", "3"], "--epochs applies to --scale paper"),
+    (["figure2", "--scale", "huge"], "invalid choice"),
 ])
 def test_cli_bad_input_exits_2(tmp_path, capsys, args, match, monkeypatch):
     monkeypatch.chdir(tmp_path)

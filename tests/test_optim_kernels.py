@@ -19,7 +19,7 @@ from lni_geometry.backends import cpu
 from lni_geometry.elementary import fma
 from lni_geometry.models import Gaussian
 
-N_PARALLEL = ok.PARALLEL_MIN + 12345  # several chunks, a ragged end, the parallel path
+N_PARALLEL = (1 << 20) + 12345  # 33 chunks, a ragged end, the parallel path (above PARALLEL_MIN)
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def test_enim_update_draws_the_next_z_of_the_stream():
     assert np.array_equal(plain_p, p) and np.array_equal(plain_m, m)  # the draw does not touch the step
 
 
-@pytest.mark.parametrize("n", [1000, ok.PARALLEL_MIN + 7])
+@pytest.mark.parametrize("n", [1000, (1 << 16) + 7])
 def test_enim_update_against_numpy(n):
     rng = np.random.default_rng(n)
     p, m, g, z = (rng.standard_normal(n) for _ in range(4))

@@ -36,7 +36,9 @@ names through it and calls every backend the same way::
   frozen dataclass that checks its fields), or None for the defaults;
   backends without options have ``Options = None`` and refuse any.
   ``DaskOptions(client, chunk_samples, worker_backend)`` is the Dask
-  backend's.
+  backend's.  This module imports no backend: :func:`options_type` looks a
+  registered backend's ``Options`` up when asked, and
+  ``lni_geometry.backends.DaskOptions`` is resolved that way on first use.
 - It checks its arguments with :func:`check_sums_args` and
   :func:`check_options` (this module, on :mod:`lni_geometry.validation`'s
   domains) before any work.
@@ -63,6 +65,7 @@ __all__ = [
     "cuda_available",
     "cuda_unavailable_reason",
     "get_backend",
+    "options_type",
     "require_cuda",
 ]
 
@@ -70,6 +73,10 @@ __all__ = [
 REGISTRY = {"cpu": ".cpu", "cuda": ".cuda", "dask": ".dask_backend"}
 #: The names :func:`get_backend` accepts ("auto": CUDA when a real GPU is usable, else CPU).
 BACKENDS = ("auto", *REGISTRY)
+#: Options classes importable from this module, by name: the backend that declares each.
+OPTIONS_EXPORTS = {"DaskOptions": "dask"}
+#: The backend whose options the keywords of :func:`backend_options` spell.
+KEYWORD_OPTIONS_BACKEND = "dask"
 
 
 @runtime_checkable
@@ -167,6 +174,38 @@ def get_backend(name="auto"):
     return importlib.import_module(REGISTRY[name], __name__)
 
 
+def options_type(name):
+    """The options class backend ``name`` declares (its ``Options``), or None when it takes none.
+
+    Read from the backend's module, which this imports on first use (the
+    Dask backend's module imports no dask; dask comes when a client is
+    needed), without checking that the backend can run here.
+
+    Examples
+    --------
+    >>> options_type("dask").__name__
+    'DaskOptions'
+    >>> options_type("cpu") is None
+    True
+    """
+    check_choice("backend", name, tuple(REGISTRY))
+    return importlib.import_module(REGISTRY[name], __name__).Options
+
+
+def __getattr__(name):
+    """The options classes of :data:`OPTIONS_EXPORTS` (``DaskOptions``), resolved on first use."""
+    if name in OPTIONS_EXPORTS:
+        kind = options_type(OPTIONS_EXPORTS[name])
+        globals()[name] = kind
+        return kind
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    """The module's names, with the options classes :func:`__getattr__` resolves."""
+    return sorted(set(globals()) | set(OPTIONS_EXPORTS))
+
+
 def check_sums_args(key, model, dim, start, samples):
     """The common arguments of ``sample_sums``, checked: ``(key, dim, start, samples)``.
 
@@ -207,23 +246,26 @@ def backend_options(backend, options=None, **keywords):
 
     The keywords are the older spelling of the Dask options
     (``sample_angles(..., client=..., chunk_samples=..., worker_backend=...)``),
-    kept as a compatibility layer: each is a field of :class:`DaskOptions`, and
-    one left at that field's default counts as not given, so every backend
-    accepts ``client=None``.  Given ones build ``DaskOptions(**given)``; they
-    are refused for other backends and together with ``options``.
+    kept as a compatibility layer: each is a field of the options class of
+    :data:`KEYWORD_OPTIONS_BACKEND` (:class:`DaskOptions`, looked up by
+    :func:`options_type` when keywords are passed), and one left at that
+    field's default counts as not given, so every backend accepts
+    ``client=None``.  Given ones build ``DaskOptions(**given)``; they are
+    refused for other backends and together with ``options``.
     """
-    defaults = {f.name: f.default for f in dataclasses.fields(DaskOptions)}
+    if not keywords:
+        return check_options(backend.NAME, backend.Options, options)
+    kind = options_type(KEYWORD_OPTIONS_BACKEND)
+    defaults = {f.name: f.default for f in dataclasses.fields(kind)}
     unknown = sorted(set(keywords) - set(defaults))
     if unknown:
         raise TypeError(f"unknown backend options {unknown}")
     given = {k: v for k, v in keywords.items() if not (v is defaults[k] or v == defaults[k])}
     if not given:
         return check_options(backend.NAME, backend.Options, options)
-    if backend.Options is not DaskOptions:
-        raise ValueError(f"{sorted(given)} apply to backend='dask' only, got backend={backend.NAME!r}")
+    if backend.Options is not kind:
+        raise ValueError(f"{sorted(given)} apply to backend={KEYWORD_OPTIONS_BACKEND!r} only, "
+                         f"got backend={backend.NAME!r}")
     if options is not None:
         raise ValueError(f"pass the Dask options either as options= or as keywords {sorted(given)}, not both")
-    return DaskOptions(**given)
-
-
-from .dask_backend import DaskOptions  # noqa: E402  (needs the functions above)
+    return kind(**given)

@@ -174,10 +174,117 @@ def _draw(number, arr, summary, spec, ax_list, fig):
         ax3.set(xlabel="step", ylabel="cosine (25-step mean)",
                 title="(d) cosine(top 5% |w|, their update)")
         plot.figure_legend(fig, ncols=len(wds))
+    elif number == 7:
+        _draw7(arr, summary, spec, ax_list, fig)
+
+
+#: Figure 7's optimizers: label and marker (Lion and Enim at Lion's angle as in Figures 3 and 6).
+_ARMS7 = {"lion": ("Lion", "*"), "enim_lion": ("Enim at Lion's angle (no sign)", "D"),
+          "nsgd": ("normalised SGD (Enim at angle 0)", "o")}
+
+
+def _draw7(arr, summary, spec, ax_list, fig):
+    """Figure 7: the sign angle of each optimizer's own c against lr, the per-seed growth,
+    the paired differences, the budget and the raw gradient's L1 ratio."""
+    from matplotlib.lines import Line2D
+
+    from .. import plot
+    from .verdicts import FIG7_PAIRS, Z_DECIDE, _fig7
+
+    deg = np.degrees
+    ax0, ax1, ax2, ax3, ax4, ax5 = ax_list
+    arms = list(spec["arms"])
+    lrs = arr["lrs"]
+    colors = {"lion": plot.COLORS[1], "enim_lion": "k", "nsgd": plot.COLORS[0]}
+    shifts = {"lion": 1.0, "enim_lion": 1.1, "nsgd": 0.91}
+    st = _fig7(arr, spec)
+    k = arr["med_angle"].shape[2]
+    iso, sd = deg(summary["iso_mean"]), deg(summary["iso_std"])
+
+    # (a) the sign angle of c against lr
+    for a, name in enumerate(arms):
+        label, marker = _ARMS7[name]
+        _errbar(ax0, lrs, deg(arr["med_angle"][a]), label, color=colors[name], marker=marker, shift=shifts[name])
+    ax0.axhspan(iso - 3 * sd, iso + 3 * sd, color="k", alpha=0.12, lw=0)
+    ax0.axhline(iso, color="k", ls="--", lw=0.8)
+    ax0.text(lrs[0], iso + 1, f"isotropic {iso:.2f} deg", fontsize=7, va="bottom")
+    ax0.set(xscale="log", xlabel="learning rate", ylabel="sign angle of its own c (deg)",
+            title="(a) sign angle of c, median of 2nd half\n(mean +- sd over seeds, dots: seeds)")
+
+    # (b) growth per seed, the seeds joined across the optimizers
+    x = np.arange(len(arms))
+    slopes = st["slope"]  # [arm, seed]
+    for j in range(k):
+        ax1.plot(x, slopes[:, j], "-", color="0.75", lw=0.8, zorder=1)
+    for a, name in enumerate(arms):
+        ax1.plot(np.full(k, x[a]), slopes[a], _ARMS7[name][1], color=colors[name], ms=5, alpha=0.6, zorder=2)
+        m = np.nanmean(slopes[a])
+        se = np.nanstd(slopes[a], ddof=1) / np.sqrt(np.isfinite(slopes[a]).sum()) if k > 1 else 0.0
+        ax1.errorbar(x[a] + 0.18, m, yerr=Z_DECIDE * se, fmt="_", color=colors[name], ms=14, mew=2, capsize=4,
+                     zorder=3)
+    ax1.axhline(0, color="k", lw=0.6)
+    ax1.set_xticks(x, ["Lion", "Enim at\nLion's angle", "normalised\nSGD"][:len(arms)])
+    ax1.set_xlim(-0.4, len(arms) - 0.4)
+    ax1.set(ylabel="growth of the angle (deg per decade of lr)",
+            title="(b) growth per seed (lines join a seed;\nbars: mean +- 2 SE)")
+
+    # (c) paired differences per lr
+    pair_colors = [plot.COLORS[3], plot.COLORS[2], plot.COLORS[4]]
+    pair_text = {("lion", "enim_lion"): "Lion - Enim at Lion's angle", ("lion", "nsgd"): "Lion - normalised SGD",
+                 ("enim_lion", "nsgd"): "Enim at Lion's angle - normalised SGD"}
+    for c, (pair, sh) in zip(pair_colors, zip(FIG7_PAIRS, (1.0, 1.1, 0.91))):
+        per = np.array(st["pairs"][pair]["per_lr"], dtype=np.float64)  # [lr, (mean, se, k)]
+        ax2.errorbar(lrs * sh, per[:, 0], yerr=Z_DECIDE * per[:, 1], marker="o", ms=4, capsize=3, color=c,
+                     label=pair_text[pair])
+    ax2.axhline(0, color="k", lw=0.6)
+    ax2.set(xscale="log", xlabel="learning rate", ylabel="paired difference of the angle (deg)",
+            title="(c) paired differences per lr (mean +- 2 SE)")
+
+    # (d) the budget: each factor alone
+    for a, name in enumerate(arms):
+        ax3.plot(lrs, deg(np.nanmean(arr["med_angle_het"][a], 1)), "-", marker=_ARMS7[name][1], color=colors[name])
+        ax3.plot(lrs, deg(np.nanmean(arr["med_angle_tails"][a], 1)), "--", marker=_ARMS7[name][1],
+                 color=colors[name], mfc="none")
+    ax3.axhline(iso, color="k", ls=":", lw=0.8)
+    ax3.set(xscale="log", xlabel="learning rate", ylabel="angle of one factor alone (deg)",
+            title="(d) the angle budget: cos = sqrt(2/pi) T H\n(mean over seeds)")
+
+    # (e) which factor carries the paired differences of growth
+    width = 0.26
+    parts = (("excess", "(e) total: ln(sqrt(2/pi)/cos angle)", "0.3", None),
+             ("T", "(e) its part -ln T (tails within tensors)", "0.65", "///"),
+             ("H", "(e) its part -ln H (scales across tensors)", "0.92", ".."))
+    bars = []
+    for b, (key, text, c, hatch) in enumerate(parts):
+        vals = np.array([st["pairs"][pair][key][:2] for pair in FIG7_PAIRS], dtype=np.float64)
+        bars.append(ax4.bar(np.arange(len(FIG7_PAIRS)) + (b - 1) * width, vals[:, 0], width,
+                            yerr=Z_DECIDE * vals[:, 1], color=c, hatch=hatch, edgecolor="0.2", lw=0.6, capsize=3,
+                            error_kw={"lw": 1}))
+    ax4.axhline(0, color="k", lw=0.6)
+    ax4.set_xticks(range(len(FIG7_PAIRS)), ["Lion -\nEnim", "Lion -\nnorm. SGD", "Enim -\nnorm. SGD"])
+    ax4.set(ylabel="paired difference of growth\n(ln(sqrt(2/pi)/cos angle) per decade)",
+            title="(e) which factor carries the differences\n(mean +- 2 SE over seeds)")
+
+    # (f) the raw gradient's L1 ratio
+    for a, name in enumerate(arms):
+        _errbar(ax5, lrs, arr["med_grad_ratio"][a], None, color=colors[name], marker=_ARMS7[name][1],
+                shift=shifts[name])
+    ax5.axhline(np.sqrt(2 / np.pi), color="k", ls="--", lw=0.8)
+    ax5.text(lrs[0], np.sqrt(2 / np.pi) + 0.005, "isotropic Gaussian sqrt(2/pi)", fontsize=7, va="bottom")
+    ax5.set(xscale="log", xlabel="learning rate", ylabel="||g||_1 / (sqrt(n) ||g||_2), median of 2nd half",
+            title="(f) the raw minibatch gradient's L1 ratio\n(lower: sparser, heavier tails)")
+    # one legend below the panels, a column per kind of entry
+    handles = [Line2D([], [], color=colors[n], marker=_ARMS7[n][1], ls="-") for n in arms]
+    handles += [Line2D([], [], color=c, marker="o", ls="-") for c in pair_colors]
+    handles += bars
+    handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--", marker="o", mfc="none")]
+    labels = [_ARMS7[n][0] for n in arms] + [f"(c) {pair_text[p]}" for p in FIG7_PAIRS] + [p[1] for p in parts]
+    labels += ["(d) H alone: scales across tensors", "(d) T alone: tails within tensors"]
+    fig.legend(handles, labels, loc="outside lower center", ncols=4)
 
 
 _LAYOUT = {2: (2, 2, (12, 8.6)), 3: (1, 2, (12, 5.0)), 4: (2, 2, (12, 8.8)), 5: (1, 2, (13, 5.8)),
-           6: (1, 3, (15, 5.6))}
+           6: (1, 3, (15, 5.6)), 7: (2, 3, (14, 9.6))}
 
 
 def _caption(number, summary, spec, width):
@@ -189,7 +296,10 @@ def _caption(number, summary, spec, width):
     base = spec["base"]
     kind = "full grid" if spec["full"] else "default grid"
     seeds = spec["seeds"]
-    text = (f"Small analogue: digits, {base['network']} (n = {plot.thousands(summary['n'])}), {base['steps']} steps "
+    setting = "Small analogue: digits,"
+    if spec.get("scale") == "paper":
+        setting = f"Paper setting: {base['task']} ({spec['train_size']} training images), {spec['epochs']} epochs,"
+    text = (f"{setting} {base['network']} (n = {plot.thousands(summary['n'])}), {base['steps']} steps "
             f"of batch {base['batch_size']}, seeds {seeds[0]}..{seeds[-1]} ({kind}).")
     parts = [textwrap.fill(CLAIMS[number], width), textwrap.fill(text, width)]
     parts += [textwrap.fill(c, width, initial_indent="- ", subsequent_indent="  ") for c in summary.get("checks", [])]

@@ -1,4 +1,4 @@
-"""The seed paper's training figures (2 to 6) as small offline experiments.
+"""The seed paper's training figures (2 to 6) as small offline experiments, and Figure 7.
 
 Each figure has a *spec* (the grid of runs: learning rates, seeds, angles,
 the base configuration; :func:`figure_spec`), a *builder* that gets its runs
@@ -15,6 +15,14 @@ is written into the figure's data and its title (``summary["checks"]``: per
 claim "reproduced", "partly" or "not reproduced" with the numbers it rests on;
 ``summary["verdict"]``: more detail) from the numbers, never by hand, and
 computed again from the arrays whenever a figure is redrawn.  Seeds are ``seed .. seed+k-1``, never chosen by outcome.
+
+Figure 7 is not in the paper: it puts the paper's open hypothesis ("Lion
+regularizes L1-norm of the gradient with a strength proportional to the
+learning rate") to a paired test.  Lion, Enim at Lion's angle (the same
+rotation of ``c``, no sign) and normalised SGD (Enim at angle 0) train from
+the same initialisation and batch order for each seed, and the growth with the
+learning rate of the sign angle of each optimizer's own ``c`` is compared seed
+by seed (:func:`lni_geometry.experiments.verdicts.sign_effect`).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from .verdicts import CLAIMS, checks, report
 __all__ = ["FIGURES", "DataMismatch", "build_figure", "cache_status", "draw_figure", "figure_spec",
            "load_figure_data", "make_figure"]
 
-FIGURES = (2, 3, 4, 5, 6)
+FIGURES = (2, 3, 4, 5, 6, 7)
 
 #: The base configuration of the default grids (about 4 s per run on one core).
 BASE = {"network": "cnn_bn", "width": 16, "steps": 400, "batch_size": 64, "eval_every": 50}
@@ -57,6 +65,18 @@ FIG6_HIST_LRS = (1e-2, 1e-1)
 #: Figure 4: Lion's learning rate and weight decays (0 is the control).
 FIG4_LR = 0.1
 FIG4_WDS = (0.0, 0.3, 1.0)
+#: Figure 7's optimizers, paired by seed: (name, optimizer, Enim's angle).  ``"enim_lion"``
+#: turns ``c`` by the angle Lion's sign would give on it, in a random direction (no
+#: sign); ``"nsgd"`` is Enim at angle 0, normalised SGD with Lion's momentum (no noise).
+FIG7_ARMS = (("lion", "lion", None), ("enim_lion", "enim", "lion"), ("nsgd", "enim", 0.0))
+#: Figure 7's presets by ``scale``: the base configuration, learning rates and number of
+#: seeds of the default grid and of ``--full``.  ``"small"`` is the digits analogue (the
+#: learning rates and base of Figure 2, so Figures 2, 3 and 5 share its runs); a preset
+#: for another task or network is one more entry with the same keys.
+FIG7_SCALES = {
+    "small": {"base": BASE, "lrs": LRS, "seeds": 5,
+              "full_base": FULL_BASE, "full_lrs": FULL_LRS, "full_seeds": 8},
+}
 
 class DataMismatch(ValueError):
     """A figure data file holds another grid than the one asked for."""
@@ -65,17 +85,23 @@ class DataMismatch(ValueError):
 # --- specs -------------------------------------------------------------------------
 
 
-def figure_spec(number, *, full=False, seed=0, device="cpu", **overrides):
+def figure_spec(number, *, full=False, seed=0, device="cpu", scale="small", **overrides):
     """The grid of runs of Figure ``number`` (a JSON-able dict).
 
     Parameters
     ----------
-    number : {2, 3, 4, 5, 6}
+    number : {2, 3, 4, 5, 6, 7}
     full : bool
         The larger grid (more learning rates, seeds, steps and angles).
     seed : int
         First seed; the figure uses ``seed .. seed + k - 1``.
     device : {"cpu", "cuda"}
+    scale : str
+        Figure 7: the preset of :data:`FIG7_SCALES` (task, network, grid);
+        figures 2 to 6 take ``"small"`` only.  ``"paper"`` (every figure):
+        the paper's own setting, ResNets on CIFAR from a local folder
+        (:func:`lni_geometry.experiments.paper.paper_spec`, which takes
+        ``data_dir``, ``epochs`` and ``max_steps`` besides).
     **overrides
         Replace entries of the grid (``lrs``, ``seeds``, ``angles_deg``,
         ``hist_lrs``, ``lr``, ``weight_decays``) or of its base configuration
@@ -96,10 +122,22 @@ def figure_spec(number, *, full=False, seed=0, device="cpu", **overrides):
         raise ValueError(f"figure must be one of {FIGURES}, got {number!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if scale == "paper":
+        from .paper import paper_spec
+
+        return paper_spec(number, full=full, seed=seed, device=device, **overrides)
+    presets = FIG7_SCALES if number == 7 else {"small": None}
+    if scale not in presets:
+        raise ValueError(f"figure {number} has no scale {scale!r}; scales are {sorted(presets)}")
     base = dict(FULL_BASE if full else BASE, device=device)
     k = 5 if full else 3
     spec = {"figure": number, "full": bool(full), "base": base,
             "seeds": [int(seed) + i for i in range(k)], "lrs": list(FULL_LRS if full else LRS)}
+    if number == 7:
+        p, pre = FIG7_SCALES[scale], "full_" if full else ""
+        spec = {"figure": 7, "full": bool(full), "scale": scale, "base": dict(p[pre + "base"], device=device),
+                "seeds": [int(seed) + i for i in range(p[pre + "seeds"])], "lrs": [float(x) for x in p[pre + "lrs"]],
+                "arms": [a[0] for a in FIG7_ARMS]}
     if number in (5, 6) and not full:
         spec["lrs"] = list(GRID_LRS)
     if number == 5:
@@ -112,17 +150,23 @@ def figure_spec(number, *, full=False, seed=0, device="cpu", **overrides):
         spec["base"] = dict(base, steps=4000 if full else 1500, eval_every=100)
         spec["lr"] = FIG4_LR
         spec["weight_decays"] = list(FIG4_WDS)
+    _override(number, spec, overrides)
+    return spec
+
+
+def _override(number, spec, overrides):
+    """Replace entries of ``spec`` (grid or base configuration) by ``overrides``, then
+    check the whole spec."""
     for key, value in overrides.items():
         if key in ("steps", "width", "batch_size", "eval_every", "network"):
             spec["base"] = dict(spec["base"], **{key: value})
-        elif key in spec and key not in ("figure", "full", "base"):
+        elif key in spec and key not in ("figure", "full", "base", "scale", "arms"):
             spec[key] = [float(v) if key != "seeds" else int(v) for v in value] if isinstance(value, (list, tuple)) else value
         else:
             raise ValueError(f"figure {number} has no setting {key!r}")
     RunConfig(**spec["base"])  # validates the base configuration
     if number == 6 and not set(spec["hist_lrs"]) <= set(spec["lrs"]):
         raise ValueError(f"hist_lrs {spec['hist_lrs']} must be among lrs {spec['lrs']}")
-    return spec
 
 
 def _lion(spec, lr, seed, **extra):
@@ -289,7 +333,65 @@ def _build4(spec, cache, opts):
                  "norm_bias_coordinates": int(sum(runs[0][0].meta["norm_bias_sizes"]))}
 
 
-_BUILDERS = {2: _build2, 3: _build3, 4: _build4, 5: _build5, 6: _build6}
+def _fig7_config(spec, arm, lr, seed):
+    _, optimizer, angle = {a[0]: a for a in FIG7_ARMS}[arm]
+    return RunConfig(optimizer=optimizer, angle=angle, lr=lr, seed=seed, **spec["base"])
+
+
+def _fig7_grid(spec):
+    """Figure 7's runs as ``[arm][lr][seed]``."""
+    return [[[_fig7_config(spec, arm, lr, s) for s in spec["seeds"]] for lr in spec["lrs"]] for arm in spec["arms"]]
+
+
+def _late_mean(x):
+    """Mean over the second half of the steps (as :meth:`RunResult.median_angle`), finite values only."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[int(len(x) * 0.5):]
+    x = x[np.isfinite(x)]
+    return float(np.mean(x)) if x.size else float("nan")
+
+
+def _build7(spec, cache, opts):
+    """Figure 7: arrays ``[arm, lr, seed]`` (and ``[arm, lr, seed, step]``) of the three optimizers.
+
+    Per run, over the second half of training: the median sign angle of ``c``
+    (``med_angle``, and each factor alone: ``med_angle_tails``,
+    ``med_angle_het``), the means of ``ln T`` and ``ln H`` (``mean_log_T``,
+    ``mean_log_H``: per step ``ln(sqrt(2/pi) / cos(angle)) = -ln T - ln H``
+    exactly, so the means add up), the median of the raw gradient's
+    ``||g||_1 / (sqrt(n) ||g||_2)`` (``med_grad_ratio``) and the mean fraction
+    of exactly-zero gradient coordinates; the final test accuracy; and
+    ``same_start[lr, seed]``: the three optimizers of that seed and lr
+    started from the same weights (equal ``init_digest``; the batch order is a
+    function of the seed alone, :mod:`.engine`).
+    """
+    from .. import theory
+
+    runs = _run_grid(_fig7_grid(spec), cache, opts, "figure7: Lion, Enim at Lion's angle, normalised SGD")
+    f = lambda fn: np.array([[[fn(r) for r in row] for row in arm] for arm in runs], dtype=np.float64)  # noqa: E731
+    arr = {
+        "lrs": np.array(spec["lrs"]),
+        "test_acc": f(lambda r: r.final_test_acc),
+        "diverged": f(lambda r: float(r.meta["diverged"])),
+        "med_angle": f(lambda r: r.median_angle("sign_angle")),
+        "med_angle_tails": f(lambda r: r.median_angle("angle_tails")),
+        "med_angle_het": f(lambda r: r.median_angle("angle_heterogeneity")),
+        "mean_log_T": f(lambda r: _late_mean(np.log(r.steps["budget_T"]))),
+        "mean_log_H": f(lambda r: _late_mean(np.log(r.steps["budget_H"]))),
+        "med_grad_ratio": f(lambda r: r.median_angle("grad_l1_ratio")),
+        "zero_frac": f(lambda r: _late_mean(r.steps["zero_grad_fraction"])),
+    }
+    for key in ("sign_angle", "grad_l1_ratio"):
+        arr[key] = np.array([[[r.steps[key] for r in row] for row in arm] for arm in runs], dtype=np.float32)
+    digests = [[{arm[i][j].meta.get("init_digest") for arm in runs} for j in range(len(spec["seeds"]))]
+               for i in range(len(spec["lrs"]))]
+    arr["same_start"] = np.array([[len(d) == 1 and None not in d for d in row] for row in digests])
+    n = runs[0][0][0].meta["n"]
+    law = theory.BisectorAngle(n)
+    return arr, {"n": int(n), "iso_mean": float(law.mean()), "iso_std": float(law.std())}
+
+
+_BUILDERS = {2: _build2, 3: _build3, 4: _build4, 5: _build5, 6: _build6, 7: _build7}
 
 
 # --- the whole figure -------------------------------------------------------------------
@@ -302,6 +404,8 @@ def _known_configs(number, spec, cache):
 
     if number == 4:
         return [_lion(spec, spec["lr"], s, weight_decay=wd) for wd in spec["weight_decays"] for s in spec["seeds"]]
+    if number == 7:
+        return [c for arm in _fig7_grid(spec) for row in arm for c in row]
     lion = _lion_grid(spec)
     flat = [c for row in lion for c in row]
     if number in (5, 6):
@@ -384,7 +488,7 @@ def make_figure(number, *, out, data, cache, full=False, seed=0, device="cpu", w
 
     Parameters
     ----------
-    number : {2, 3, 4, 5, 6}
+    number : {2, 3, 4, 5, 6, 7}
     out : str
         The PNG to write.
     data : str

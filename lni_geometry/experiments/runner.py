@@ -7,6 +7,9 @@ interrupted grid loses at most the unfinished runs' last seconds (they keep a
 checkpoint).  With ``client=`` (a ``dask.distributed`` client, as for
 :func:`lni_geometry.sweep`) the runs are submitted to that cluster instead;
 the workers must see the cache directory (one machine or a shared file system).
+Runs on CUDA go one after the other on one GPU, and one per GPU in worker
+processes when several are visible (each worker sees one through
+``CUDA_VISIBLE_DEVICES``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from .cache import load_result, result_path
 __all__ = ["run_many"]
 
 
-def _init_worker():
+def _init_worker(gpus=None):
+    if gpus is not None:  # before torch touches CUDA: this worker sees one GPU, as cuda:0
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     import numba
     import torch
 
@@ -45,6 +50,16 @@ def _check_same_code(config, cache, path):
                            f"was stored as {os.path.basename(path)}); rerun the command")
 
 
+def _gpu_ids():
+    """The CUDA devices this process sees, as ``CUDA_VISIBLE_DEVICES`` names them."""
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(n)]
+    return ids[:n]
+
+
 def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="runs"):
     """Results of many runs, from the cache or trained in parallel.
 
@@ -56,7 +71,8 @@ def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="
     workers : int, optional
         Worker processes (default: the CPU count, at most the number of runs to
         train); 1 trains in this process.  Runs on a GPU (``device="cuda"``)
-        are trained here one after the other.
+        are trained here one after the other, or, when several GPUs are
+        visible, in one worker process per GPU (at most ``workers``).
     client : distributed.Client, optional
         Submit the runs to this Dask cluster instead of local processes.
     progress : bool
@@ -101,8 +117,12 @@ def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="
             nworkers = workers or os.cpu_count() or 1
             nworkers = max(1, min(nworkers, len(todo)))
             on_gpu = any(configs[i].device == "cuda" for i in todo)
+            gpus = _gpu_ids() if on_gpu and client is None else []
             if client is not None:
                 _run_dask(client, [configs[i] for i in todo], cache, bar)
+            elif len(gpus) > 1 and len(todo) > 1 and workers != 1:
+                _run_processes([configs[i] for i in todo], cache, min(workers or len(gpus), len(gpus), len(todo)),
+                               bar, gpus=gpus)
             elif nworkers == 1 or on_gpu:
                 for i in todo:
                     train(configs[i], cache=cache, threads=1)
@@ -121,12 +141,17 @@ def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="
     return results
 
 
-def _run_processes(configs, cache, nworkers, bar):
+def _run_processes(configs, cache, nworkers, bar, gpus=None):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=ctx, initializer=_init_worker)
+    queue = None
+    if gpus:  # each worker takes one GPU for its life
+        queue = ctx.Queue()
+        for g in gpus[:nworkers]:
+            queue.put(g)
+    pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
     try:
         futures = {pool.submit(_run_one, c, cache): c for c in configs}
         pending = set(futures)

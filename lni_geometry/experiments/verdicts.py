@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-__all__ = ["CLAIMS", "report", "checks"]
+__all__ = ["CLAIMS", "Z_DECIDE", "report", "checks", "growth_slopes", "paired_slopes", "sign_effect"]
 
 #: What each figure tests: the paper's claim, in one line.
 CLAIMS = {
@@ -30,7 +30,15 @@ CLAIMS = {
        "Lion's observed angle; angle 0 is normalised SGD with Lion's momentum.",
     6: "Paper Fig. 6: Lion leaves more exactly-zero gradients (dead units, momentum tracing) than "
        "Enim, and its normalisation biases spread further.",
+    7: "The paper's open hypothesis: 'Lion regularizes L1-norm of the gradient with a strength "
+       "proportional to the learning rate'. Test: does the sign angle of c grow with the lr because of "
+       "the sign? Lion against Enim at Lion's angle (the same rotation, no sign) and normalised SGD (no "
+       "rotation), paired by seed (same initial weights and batch order).",
 }
+
+#: Standard errors a difference must exceed to count, in Figure 7's decisions (as in
+#: Figures 3 to 6: 2 SE over seeds).
+Z_DECIDE = 2.0
 
 
 
@@ -204,7 +212,300 @@ def report(number, arr, summary, spec):
                        + ", ".join(f"{wd:g}: {s:.3f}" for wd, s in zip(arr["weight_decays"], sd))
                        + (" (less stable with weight decay)" if max(sd[1:]) > 2 * sd[0] else
                           " (weight decay does not make it clearly less stable)"))
+    elif number == 7:
+        return _fig7_report(arr, summary, spec)
     return lines, verdict
+
+
+# --- Figure 7: growth with the learning rate, paired by seed ---------------------------
+
+
+def _ols_slope(x, y):
+    """Least-squares slope of ``y`` on ``x`` over the finite pairs (nan with fewer than 2)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan")
+    xc = x[ok] - x[ok].mean()
+    den = float(xc @ xc)
+    return float(xc @ (y[ok] - y[ok].mean())) / den if den > 0 else float("nan")
+
+
+def growth_slopes(y, lrs):
+    r"""Growth of ``y`` with the learning rate, per seed: the least-squares slope over ``log10(lr)``.
+
+    .. math:: b_s = \frac{\sum_i (x_i - \bar x)(y_{is} - \bar y_s)}{\sum_i (x_i - \bar x)^2},
+              \qquad x_i = \log_{10} \mathrm{lr}_i,
+
+    over the learning rates where ``y`` is finite: the mean change of ``y``
+    per decade of learning rate.
+
+    Parameters
+    ----------
+    y : array_like, shape (..., L, k)
+        A quantity per learning rate and seed.
+    lrs : array_like, shape (L,)
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., k)
+        ``nan`` for a seed with fewer than 2 finite values.
+
+    Examples
+    --------
+    >>> growth_slopes([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]], [1e-3, 1e-2, 1e-1]).tolist()
+    [2.0, 0.0]
+    """
+    y = np.asarray(y, dtype=np.float64)
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
+    flat = y.reshape(-1, y.shape[-2], y.shape[-1])
+    out = np.array([[_ols_slope(x, m[:, j]) for j in range(m.shape[1])] for m in flat])
+    return out.reshape(y.shape[:-2] + (y.shape[-1],))
+
+
+def paired_slopes(a, b, lrs):
+    """Per seed, the growth slopes (:func:`growth_slopes`) of ``a`` and of ``b`` (each ``[lr, seed]``)
+    over the same learning rates: those where both are finite for that seed, so that
+    ``sa - sb`` is the slope of the paired difference ``a - b``."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    both = np.isfinite(a) & np.isfinite(b)
+    return growth_slopes(np.where(both, a, np.nan), lrs), growth_slopes(np.where(both, b, np.nan), lrs)
+
+
+def _mean_se(x):
+    """Mean, standard error (sd / sqrt(k), ddof 1) and k of the finite entries."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    k = x.size
+    if k == 0:
+        return float("nan"), float("nan"), 0
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(k)) if k > 1 else float("nan"), k
+
+
+def sign_effect(slope_sign, slope_ref, z=Z_DECIDE):
+    r"""Does a quantity grow with the learning rate because of the sign? A paired decision.
+
+    With per-seed growth slopes ``a_s`` (under Lion, with the sign) and
+    ``b_s`` (under a reference without the sign, same seeds), the paired
+    differences ``d_s = a_s - b_s`` give
+
+    .. math:: D = \bar d, \qquad \mathrm{SE}_D = \frac{\mathrm{sd}(d)}{\sqrt{k}},
+
+    and likewise ``G_a``, ``SE_a`` and ``G_b``, ``SE_b`` for the growths
+    themselves.  "Grows" means a mean slope above ``z`` standard errors;
+    a difference counts when ``|D| > z SE_D`` (the smallest detectable
+    difference).  The decision, in that order:
+
+    - Lion's slope not above ``z SE_a``: ``"undecided"`` (nothing to explain);
+    - ``D > z SE_D``: ``"supported"`` if the reference does not grow,
+      ``"partly supported"`` if it grows too (the sign adds ``D`` to it);
+    - ``D < -z SE_D``: ``"not supported"`` (it grows more without the sign);
+    - ``|D| <= z SE_D`` and the reference grows: ``"not supported"`` (it grows
+      as much without the sign, within the detectable difference);
+    - otherwise ``"undecided"`` (neither the difference nor the reference's
+      growth is resolved by the seeds).
+
+    Parameters
+    ----------
+    slope_sign, slope_ref : array_like, shape (k,)
+        Growth per seed, in the direction the hypothesis predicts (pass
+        ``-slope`` for a quantity predicted to fall).  Seeds where either is
+        ``nan`` are left out.
+    z : float
+        Standard errors that a difference or a growth must exceed.
+
+    Returns
+    -------
+    dict
+        ``decision``, ``k`` (seeds used), ``d`` (per-seed differences),
+        ``D``, ``se_D``, ``detectable`` (``z SE_D``), ``detectable_t``
+        (Student's two-sided 95% quantile with ``k - 1`` degrees of freedom
+        times ``SE_D``), ``G_sign``, ``se_sign``, ``G_ref``, ``se_ref``,
+        ``sign_grows``, ``ref_grows``, ``share`` (``D / G_sign``: the part of
+        Lion's growth the sign adds).
+
+    Examples
+    --------
+    >>> sign_effect([2.0, 2.1, 1.9], [0.0, 0.1, -0.1])["decision"]
+    'supported'
+    >>> sign_effect([2.0, 2.1, 1.9], [2.05, 2.0, 1.95])["decision"]
+    'not supported'
+    """
+    from scipy import stats
+
+    a = np.asarray(slope_sign, dtype=np.float64).reshape(-1)
+    b = np.asarray(slope_ref, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"slope_sign and slope_ref must pair seed by seed, got shapes {a.shape} and {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    d = a - b
+    D, se_d, k = _mean_se(d)
+    ga, se_a, _ = _mean_se(a)
+    gb, se_b, _ = _mean_se(b)
+    out = {"k": int(k), "d": d.tolist(), "D": D, "se_D": se_d, "detectable": z * se_d,
+           "detectable_t": float(stats.t.ppf(0.975, k - 1)) * se_d if k > 1 else float("nan"),
+           "G_sign": ga, "se_sign": se_a, "G_ref": gb, "se_ref": se_b,
+           "share": D / ga if ga else float("nan")}
+    if k < 2:
+        out.update(sign_grows=False, ref_grows=False, decision="undecided")
+        return out
+    tol = 1e-12
+    out["sign_grows"] = bool(ga > z * se_a + tol)
+    out["ref_grows"] = bool(gb > z * se_b + tol)
+    if not out["sign_grows"]:
+        decision = "undecided"
+    elif D > z * se_d + tol:
+        decision = "partly supported" if out["ref_grows"] else "supported"
+    elif D < -z * se_d - tol or out["ref_grows"]:
+        decision = "not supported"
+    else:
+        decision = "undecided"
+    out["decision"] = decision
+    return out
+
+
+#: Figure 7's paired comparisons: (with, without), by arm name.
+FIG7_PAIRS = (("lion", "enim_lion"), ("lion", "nsgd"), ("enim_lion", "nsgd"))
+_ARM_TEXT = {"lion": "Lion", "enim_lion": "Enim at Lion's angle", "nsgd": "normalised SGD"}
+
+
+def _fig7(arr, spec):
+    """Figure 7's statistics: growth slopes per arm and seed, and for each pair of
+    :data:`FIG7_PAIRS` the paired decision on the angle and on the raw gradient's
+    L1 ratio, the budget's split of the difference, and the per-lr paired differences."""
+    arms = list(spec["arms"])
+    lrs = arr["lrs"]
+    ang = np.degrees(arr["med_angle"])                       # [arm, lr, seed], degrees
+    eT, eH = -arr["mean_log_T"], -arr["mean_log_H"]          # ln(sqrt(2/pi)/cos) = eT + eH
+    out = {"arms": arms, "slope": growth_slopes(ang, lrs), "slope_T": growth_slopes(eT, lrs),
+           "slope_H": growth_slopes(eH, lrs), "slope_grad": growth_slopes(arr["med_grad_ratio"], lrs), "pairs": {}}
+    for p, q in FIG7_PAIRS:
+        i, j = arms.index(p), arms.index(q)
+        sa, sb = paired_slopes(ang[i], ang[j], lrs)
+        res = {"angle": sign_effect(sa, sb)}
+        for name, e in (("T", eT), ("H", eH), ("excess", eT + eH)):
+            ta, tb = paired_slopes(e[i], e[j], lrs)
+            res[name] = _mean_se(ta - tb)
+            if name == "excess":  # the same decision on ln(sqrt(2/pi)/cos angle)
+                res["log_ratio"] = sign_effect(ta, tb)
+        ga, gb = paired_slopes(arr["med_grad_ratio"][i], arr["med_grad_ratio"][j], lrs)
+        res["grad"] = sign_effect(-ga, -gb)   # the hypothesis: the ratio falls with lr
+        d = ang[i] - ang[j]                   # [lr, seed]
+        res["per_lr"] = [_mean_se(row) for row in d]
+        res["per_lr_T"] = [_mean_se(row) for row in eT[i] - eT[j]]
+        res["per_lr_H"] = [_mean_se(row) for row in eH[i] - eH[j]]
+        out["pairs"][(p, q)] = res
+    return out
+
+
+def _carrier(res):
+    """Which budget factor carries a paired difference of growth: the larger in size, with
+    its share of the total when both push the same way, else "(the other opposes)"."""
+    dt, dh = res["T"][0], res["H"][0]
+    big, small = ("T", "H") if abs(dt) > abs(dh) else ("H", "T")
+    name = {"T": "T (tails within tensors)", "H": "H (scales across tensors)"}[big]
+    tot = dt + dh
+    if dt * dh >= 0 and tot:
+        return f"{name}, {res[big][0] / tot:.0%} of it"
+    return f"{name}; {small} opposes"
+
+
+def _fmt_se(m, se, f="+.2f"):
+    """``m +- se`` with the same number of decimals for both."""
+    return f"{m:{f}} +- {se:{f.lstrip('+')}}"
+
+
+def _fig7_report(arr, summary, spec):
+    deg = np.degrees
+    st = _fig7(arr, spec)
+    arms = st["arms"]
+    lines, verdict = [], []
+    k = len(spec["seeds"])
+    lines.append(f"n = {summary['n']} parameters; isotropic law: {deg(summary['iso_mean']):.2f} +- "
+                 f"{deg(summary['iso_std']):.2f} deg (1 sd); {k} seeds {spec['seeds'][0]}..{spec['seeds'][-1]}, "
+                 "paired; quantities over the second half of training")
+    for i, lr in enumerate(arr["lrs"]):
+        parts = []
+        for a, name in enumerate(arms):
+            m, sd = _ms(deg(arr["med_angle"][a, i]))
+            parts.append(f"{_ARM_TEXT[name]} {m:5.1f} +- {sd:.1f}")
+        pd = st["pairs"][("lion", "enim_lion")]["per_lr"][i]
+        pn = st["pairs"][("lion", "nsgd")]["per_lr"][i]
+        grad = ", ".join(f"{np.mean(arr['med_grad_ratio'][a, i]):.3f}" for a in range(len(arms)))
+        acc = ", ".join(f"{np.mean(arr['test_acc'][a, i]):.3f}" for a in range(len(arms)))
+        lines.append(f"lr {lr:8.1e}: sign angle of c (deg) {'; '.join(parts)}; paired Lion - Enim "
+                     f"{_fmt_se(pd[0], pd[1], '+.1f')}, Lion - nSGD {_fmt_se(pn[0], pn[1], '+.1f')} (SE); "
+                     f"raw gradient ||g||_1/(sqrt(n)||g||_2) {grad}; test acc {acc}")
+    for a, name in enumerate(arms):
+        lines.append(f"growth per seed (deg/decade), {_ARM_TEXT[name]}: "
+                     + ", ".join(f"{x:+.2f}" for x in st["slope"][a])
+                     + "; in ln(sqrt(2/pi)/cos): T " + ", ".join(f"{x:+.3f}" for x in st["slope_T"][a])
+                     + ", H " + ", ".join(f"{x:+.3f}" for x in st["slope_H"][a]))
+    g = [_mean_se(st["slope"][a]) for a in range(len(arms))]
+    verdict.append("growth of the sign angle with lr (least-squares slope over log10 lr, deg/decade, mean +- SE "
+                   "over seeds): " + ", ".join(f"{_ARM_TEXT[n]} {_fmt_se(m, s)}" for n, (m, s, _) in zip(arms, g)))
+    for (p, q), res in st["pairs"].items():
+        e = res["angle"]
+        verdict.append(
+            f"paired {_ARM_TEXT[p]} - {_ARM_TEXT[q]}: growth difference {_fmt_se(e['D'], e['se_D'])} deg/decade "
+            f"(per seed " + ", ".join(f"{x:+.2f}" for x in e["d"]) + f"; detectable 2 SE = {e['detectable']:.2f}, "
+            f"with Student's t on {e['k'] - 1} dof {e['detectable_t']:.2f}); in ln(sqrt(2/pi)/cos) per decade: "
+            f"{_fmt_se(*res['excess'][:2], '+.3f')} = T {_fmt_se(*res['T'][:2], '+.3f')} + H "
+            f"{_fmt_se(*res['H'][:2], '+.3f')}: carried by {_carrier(res)}")
+    gr = st["pairs"][("lion", "enim_lion")]["grad"]
+    gs = [_mean_se(st["slope_grad"][a]) for a in range(len(arms))]
+    verdict.append("raw gradient ||g||_1/(sqrt(n)||g||_2) per decade of lr: "
+                   + ", ".join(f"{_ARM_TEXT[n]} {m:+.4f} +- {s:.4f}" for n, (m, s, _) in zip(arms, gs))
+                   + f"; paired fall Lion - Enim {gr['D']:+.4f} +- {gr['se_D']:.4f}")
+    same = arr["same_start"]
+    verdict.append(f"pairing: the three optimizers start from identical weights in {int(same.sum())} of "
+                   f"{same.size} (lr, seed) cells; the batch order is a function of the seed alone")
+    return lines, verdict
+
+
+def _fig7_checks(arr, summary, spec):
+    st = _fig7(arr, spec)
+    out = []
+    le, ln_ = st["pairs"][("lion", "enim_lion")], st["pairs"][("lion", "nsgd")]
+    e = le["angle"]
+    grows = "reproduced" if e["sign_grows"] else "not reproduced"
+    out.append(f"Lion's sign angle grows with lr (slope > 2 SE): {grows} "
+               f"({_fmt_se(e['G_sign'], e['se_sign'])} deg/decade over {e['k']} seeds)")
+    what = {"supported": "only under Lion: the sign causes the growth",
+            "partly supported": "under both, more under Lion: the sign adds to it",
+            "not supported": ("more without the sign" if e["D"] < -e["detectable"] else
+                              "as much without the sign, within the detectable difference")
+                             + ": the sign does not cause it",
+            "undecided": "not resolved by these seeds"}
+    out.append(
+        f"L1 hypothesis as a sign effect (the angle grows with lr more under Lion than under Enim at Lion's angle): "
+        f"{e['decision']} - {what[e['decision']]} (Lion - Enim {_fmt_se(e['D'], e['se_D'])} deg/decade, smallest "
+        f"detectable 2 SE = {e['detectable']:.2f}; Enim's own growth {_fmt_se(e['G_ref'], e['se_ref'])}; the "
+        f"difference in ln(sqrt(2/pi)/cos) per decade, {_fmt_se(*le['excess'][:2], '+.3f')}, is carried by "
+        f"{_carrier(le)}: T {_fmt_se(*le['T'][:2], '+.3f')}, H {_fmt_se(*le['H'][:2], '+.3f')})")
+    above = [l for l, (m, se, _) in enumerate(le["per_lr"]) if m > Z_DECIDE * se]
+    below = [l for l, (m, se, _) in enumerate(le["per_lr"]) if m < -Z_DECIDE * se]
+    by_h = sum(abs(le["per_lr_H"][l][0]) > abs(le["per_lr_T"][l][0]) for l in above)
+    lrs = arr["lrs"]
+    where = ", ".join(f"{lrs[l]:.0e}: {le['per_lr'][l][0]:+.1f}" for l in above)
+    out.append(f"the sign raises the angle at a fixed lr (Lion - Enim at Lion's angle > 2 SE): at {len(above)} of "
+               f"{len(lrs)} lrs" + (f" ({where} deg), carried by H at {by_h} of them, by T at {len(above) - by_h}"
+                                    if above else "") + f"; lower at {len(below)}")
+    r = le["log_ratio"]
+    out.append(f"the same decision on the log of the L1/L2 ratio, ln(sqrt(2/pi)/cos angle) = -ln T - ln H (no "
+               f"arccos: a degree at a large angle is a larger change of the ratio): {r['decision']} (Lion - Enim "
+               f"{_fmt_se(r['D'], r['se_D'], '+.3f')} per decade, detectable {r['detectable']:.3f}; growth Lion "
+               f"{_fmt_se(r['G_sign'], r['se_sign'], '+.3f')}, Enim {_fmt_se(r['G_ref'], r['se_ref'], '+.3f')})")
+    n_ = ln_["angle"]
+    en = st["pairs"][("enim_lion", "nsgd")]["angle"]
+    out.append(f"against normalised SGD (no rotation): Lion - nSGD {_fmt_se(n_['D'], n_['se_D'])}, Enim - nSGD "
+               f"{_fmt_se(en['D'], en['se_D'])} deg/decade (nSGD's own growth {_fmt_se(n_['G_ref'], n_['se_ref'])})")
+    g = le["grad"]
+    out.append(f"the raw gradient's ||g||_1/(sqrt(n)||g||_2) falls with lr more under Lion than under Enim: "
+               f"{g['decision']} (fall per decade Lion {_fmt_se(g['G_sign'], g['se_sign'], '+.4f')}, Enim "
+               f"{_fmt_se(g['G_ref'], g['se_ref'], '+.4f')}, paired {_fmt_se(g['D'], g['se_D'], '+.4f')})")
+    return out
 
 
 def _status(k, total):
@@ -317,4 +618,6 @@ def checks(number, arr, summary, spec):
             parts.append(f"lr {lr:.0e}: sd {s[0].mean():.2f} vs {s[1].mean():.2f}")
         out.append(f"Lion's normalisation biases spread further than Enim's at Lion's angle (> 2 SE): "
                    f"{_status(wider, len(arr['hist_lrs']))} ({'; '.join(parts)})")
+    elif number == 7:
+        out = _fig7_checks(arr, summary, spec)
     return out

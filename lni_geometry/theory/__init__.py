@@ -15,19 +15,20 @@ Laws
     The law of the bisector angle ``arccos(||x||_1 / sqrt(n))`` of a uniform
     point ``x``: exact forms (n = 2, 3), a numerically exact recursion over the
     dimension, a bivariate saddlepoint approximation valid at every ``n >= 4``,
-    and a normal approximation; the methods are objects (:class:`Exact`,
+    and a normal approximation (saddlepoint: [2]_); the methods are objects (:class:`Exact`,
     :class:`Recursion`, :class:`Saddlepoint`, :class:`Normal`) chosen by
     ``method=``.
 :class:`StableBisectorAngle`
     The heavy-tailed limit laws of the bisector angle when the coordinates
-    are symmetric alpha-stable.
+    are symmetric alpha-stable (drawn as in [4]_; self-normalised limits [3]_,
+    positive-stable densities by Kanter's integral [5]_).
 
 Functions
 ---------
 :func:`bisector_cos_mean`, :func:`bisector_cos_var`
     Exact mean and variance of the cosine of the bisector angle.
 :func:`log_sphere_factor`, :func:`log_orthant_fraction`
-    The two factors of the seed paper's decomposition
+    The two factors of the seed paper's decomposition [1]_
     ``p_n(a) = 2**n sin(a)**(n-2) / B_n * g_n(a)``.
 :func:`estimate_orthant_fraction`
     A direct Monte Carlo estimate of ``g_n(a)``.

@@ -42,9 +42,9 @@ class StableBisectorAngle(AngleLaw):
     """Heavy-tailed limit law of the bisector angle for symmetric alpha-stable coordinates.
 
     Coordinates ``X_i`` iid symmetric alpha-stable, ``E exp(itX) =
-    exp(-|scale t|**alpha)`` (Chambers, Mallows and Stuck 1976, [4]_).  The
+    exp(-|scale t|**alpha)`` (Chambers, Mallows and Stuck 1976, [1]_).  The
     cosine of the bisector angle, ``C = sum|X_i| / sqrt(n sum X_i**2)``, has the
-    self-normalised limits of Logan, Mallows, Rice and Shepp (1973, [3]_):
+    self-normalised limits of Logan, Mallows, Rice and Shepp (1973, [2]_):
 
     - ``1 < alpha < 2``: ``n**(1/alpha - 1/2) C => E|X| / sqrt(Z)``,
       ``E|X| = (2/pi) Gamma(1 - 1/alpha) scale``, ``Z`` positive
@@ -85,6 +85,13 @@ class StableBisectorAngle(AngleLaw):
     ----------
     regime : str
         ``"alpha<1"``, ``"alpha=1"``, ``"1<alpha<2"`` or ``"gaussian"``.
+
+    References
+    ----------
+    .. [1] J. M. Chambers, C. L. Mallows and B. W. Stuck, "A method for simulating
+       stable random variables", JASA 71 (1976) 340-344.
+    .. [2] B. F. Logan, C. L. Mallows, S. O. Rice and L. A. Shepp, "Limit
+       distributions of self-normalized sums", Ann. Probab. 1 (1973) 788-809.
 
     Examples
     --------

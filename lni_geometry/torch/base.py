@@ -188,6 +188,7 @@ class StepTensors:
                 if g is None:
                     continue
                 if g.is_sparse:
+                    self.forget_created()
                     raise RuntimeError(
                         f"{type(optimizer).__name__} does not support sparse gradients "
                         f"(parameter {first + j}, shape {tuple(p.shape)}); use a dense gradient"
