@@ -19,6 +19,7 @@ from lni_geometry.experiments import (  # noqa: E402
     RunConfig,
     RunResult,
     StopTraining,
+    config,
     engine,
     figures,
     result_path,
@@ -89,8 +90,8 @@ def test_digest_is_a_function_of_config_and_versions(monkeypatch):
               RunConfig(lr=1e-3, **dict(TINY, steps=9))]
     assert len({a.digest()} | {o.digest() for o in others}) == 1 + len(others)
     key, d0 = a.key(), a.digest()
-    assert key["engine"] == engine.ENGINE_VERSION and "package" in key
-    monkeypatch.setattr(engine, "ENGINE_VERSION", "test-changed")
+    assert key["engine"] == config.ENGINE_VERSION and "package" in key
+    monkeypatch.setattr(config, "ENGINE_VERSION", "test-changed")
     assert a.digest() != d0
     monkeypatch.setattr("lni_geometry.__version__", "99.0.0")
     assert a.key()["package"] == "99.0.0"

@@ -7,9 +7,9 @@ as the preset ``scale="paper"``, of the paper's own ResNet-9 and ResNet-18 on
 CIFAR read from a local folder (:mod:`.paper`, :mod:`.cifar`; nothing is
 downloaded):
 
-- :class:`RunConfig`, :func:`train`, :class:`RunResult` (:mod:`.engine`): one
-  run as a pure function of its configuration, with the optimizer's telemetry
-  per step;
+- :class:`RunConfig` (:mod:`.config`: a run's configuration and cache key),
+  :func:`train`, :class:`RunResult` (:mod:`.engine`): one run as a pure
+  function of its configuration, with the optimizer's telemetry per step;
 - :func:`run_many` (:mod:`.runner`): many runs through the on-disk cache
   (:mod:`.cache`), in parallel worker processes;
 - :mod:`.figures`: the runs, the data and the drawing of each figure;
@@ -19,7 +19,8 @@ Importing this package does not import torch; training does.
 """
 
 from .cache import DEFAULT_CACHE, load_result, result_path
-from .engine import ENGINE_VERSION, EVAL_FIELDS, STEP_FIELDS, RunConfig, RunResult, StopTraining, train
+from .config import ENGINE_VERSION, EVAL_FIELDS, STEP_FIELDS, RunConfig
+from .engine import RunResult, StopTraining, train
 from .runner import run_many
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 A finished run is one ``.npz`` file in the cache directory, named by a readable
 label and the SHA-256 of :meth:`RunConfig.key` (the configuration, the package
-version, :data:`~lni_geometry.experiments.engine.ENGINE_VERSION`, the random-stream
+version, :data:`~lni_geometry.experiments.config.ENGINE_VERSION`, the random-stream
 and torch versions and the code fingerprint), written
 atomically (a temporary file, then ``os.replace``): a reader never sees half a
 file, and two processes that finish the same run leave one valid file.  An

@@ -35,7 +35,7 @@ import os
 import numpy as np
 
 from .drawing import draw_figure
-from .engine import RunConfig
+from .config import RunConfig
 from .verdicts import CLAIMS, checks, report
 
 __all__ = ["FIGURES", "DataMismatch", "build_figure", "cache_status", "draw_figure", "figure_spec",
@@ -541,7 +541,7 @@ def make_figure(number, *, out, data, cache, full=False, seed=0, device="cpu", w
     t0 = time.perf_counter()
     arr, summary = build_figure(number, spec, cache, workers=workers, client=client, progress=progress)
     wall = time.perf_counter() - t0
-    from .engine import ENGINE_VERSION, code_fingerprint
+    from .config import ENGINE_VERSION, code_fingerprint
 
     meta = {"spec": spec, "summary": summary, "wall_time_s": round(wall, 1),
             "engine": ENGINE_VERSION, "code": code_fingerprint(),

@@ -188,7 +188,8 @@ def time_epoch(network="resnet9", *, task="cifar100", batch_size=512, batches=20
     import tempfile
 
     from .cifar import synthetic_cifar, write_cifar
-    from .engine import RunConfig, train
+    from .config import RunConfig
+    from .engine import train
 
     batches, warmup = check_int("batches", batches, 1), check_int("warmup", warmup, 1)
     threads = (os.cpu_count() or 1) if threads is None else check_int("threads", threads, 1)

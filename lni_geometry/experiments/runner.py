@@ -91,7 +91,8 @@ def run_many(configs, cache, *, workers=None, client=None, progress=True, desc="
     KeyboardInterrupt
         On Ctrl-C, after the workers have checkpointed their runs.
     """
-    from .engine import RunConfig, train
+    from .config import RunConfig
+    from .engine import train
 
     configs = list(configs)
     for c in configs:
