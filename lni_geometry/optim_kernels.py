@@ -62,8 +62,9 @@ from numba import njit, uint32
 from .elementary import fma
 from .kernels import add_rows_in_order, chunk_sums_of_sample, n_chunks
 from .models import GAUSSIAN_ID
-from .optim_loops import (TILE, _draw_kernel, _finite_kernel, _fold_rows, _lion_kernel, _norm_kernel,
-                          _normals_kernel, _sums_kernel, _update_kernel)
+from .optim_loops import TILE  # noqa: F401 - the tile size, documented with the reduction order above
+from .optim_loops import (_draw_kernel, _finite_kernel, _fold_rows, _lion_kernel, _norm_kernel, _normals_kernel,
+                          _sums_kernel, _update_kernel)
 
 __all__ = [
     "SUMS",

@@ -20,7 +20,6 @@ from lni_geometry.experiments import (  # noqa: E402
     RunResult,
     StopTraining,
     config,
-    engine,
     figures,
     result_path,
     run_many,

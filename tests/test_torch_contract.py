@@ -14,13 +14,11 @@ import io
 import math
 import pickle
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")  # installed by the [test] extra: CI runs these
 lion_pytorch = pytest.importorskip("lion_pytorch")
 
-from lion_pytorch.foreach import Lion as ForeachLion  # noqa: E402
 
 import lni_geometry.torch as lgt  # noqa: E402
 from lni_geometry.torch import Enim, Lion  # noqa: E402

@@ -18,7 +18,7 @@ import math
 import os
 
 from ..validation import BETA1, BETA2, LR, WEIGHT_DECAY, Domain, check_int
-from .networks import DEFAULT_WIDTHS, NETWORKS, build_network
+from .networks import DEFAULT_WIDTHS, NETWORKS
 from .tasks import CIFAR_TASKS, TASKS
 
 __all__ = ["ENGINE_VERSION", "EVAL_FIELDS", "FINGERPRINT_SOURCES", "RunConfig", "STEP_FIELDS", "code_fingerprint"]
