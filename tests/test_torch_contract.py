@@ -22,28 +22,12 @@ lion_pytorch = pytest.importorskip("lion_pytorch")
 
 import lni_geometry.torch as lgt  # noqa: E402
 from lni_geometry.torch import Enim, Lion  # noqa: E402
-
-
-def _net(seed=0, dtype=torch.float32):
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(),
-        torch.nn.Linear(4 * 6 * 6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10),
-    )
-    return net.to(dtype)
+from test_torch import _net, _train_step  # noqa: E402  (the small CNN and the training step of the optimizer tests)
 
 
 def _data(seed=1, dtype=torch.float32, n=32):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, 1, 8, 8, generator=g, dtype=dtype), torch.randint(0, 10, (n,), generator=g)
-
-
-def _train_step(net, opt, x, y):
-    opt.zero_grad()
-    loss = torch.nn.functional.cross_entropy(net(x), y)
-    loss.backward()
-    opt.step()
-    return loss
 
 
 def _snapshot(net, opt):

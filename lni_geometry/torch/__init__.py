@@ -11,8 +11,8 @@ Algorithm 2), for each parameter ``w`` with gradient ``g`` and momentum ``m``::
     m <- beta2 * m + (1 - beta2) * g
 
 exactly as lucidrains/lion-pytorch's ``Lion`` computes it (the same roundings,
-so the same bits: on the CPU one fused kernel that rounds as torch's operations
-do, elsewhere those operations in the same order; decay on the old weights,
+so the same bits: on the CPU one kernel launch over every tensor that rounds as
+torch's operations do, elsewhere those operations in the same order; decay on the old weights,
 momentum in the parameter's dtype, created as zeros).  The seed paper
 (S. Elistratov, A. Podivilov, T. Iuzhakov, D. Vetrov, "Lion's sign noise can
 make training more stable", NeurIPS 2024 OPT workshop) writes Lion in its
