@@ -323,15 +323,31 @@ def cmd_bench(args):
             raise UsageError(f"--json {args.json} exists; bench never overwrites, choose another path")
         _check_writable(args.json, "JSON file")
 
+    if args.world is not None and not args.torch:
+        raise UsageError("--world goes with --torch (the distributed step of the torch optimizers)")
     if args.torch:
         try:
             import torch  # noqa: F401
         except ImportError:
             raise UsageError('bench --torch needs PyTorch: pip install "lni-geometry[torch]" lion-pytorch') from None
-        print("lni-geometry bench --torch: one optimizer step on four model shapes ...", flush=True)
-        res = bench.bench_torch(repeat=args.repeat or 15)
-        print(bench.format_torch(res))
-        results = {"torch": res}
+        if args.world:
+            from .bench.distributed import bench_distributed, format_distributed
+
+            if args.world < 2:
+                raise UsageError(f"--world must be >= 2 (processes of the distributed run), got {args.world}")
+            print(f"lni-geometry bench --torch --world {args.world}: one step at world size 1 and "
+                  f"{args.world} (gloo, CPU) ...", flush=True)
+            try:
+                res = bench_distributed(world=args.world, repeat=args.repeat or 15)
+            except RuntimeError as exc:
+                raise UsageError(str(exc)) from None
+            print(format_distributed(res))
+            results = {"torch_distributed": res}
+        else:
+            print("lni-geometry bench --torch: one optimizer step on four model shapes ...", flush=True)
+            res = bench.bench_torch(repeat=args.repeat or 15)
+            print(bench.format_torch(res))
+            results = {"torch": res}
     elif args.backend == "cuda":
         try:
             from .bench.cuda import bench_cuda, format_cuda
@@ -527,6 +543,9 @@ def build_parser():
     b.add_argument("--no-models", action="store_true", help="skip the heavy-tailed model rows")
     b.add_argument("--torch", action="store_true",
                    help="instead: one step of Lion (ours, lion-pytorch) and Enim on four model shapes (needs torch)")
+    b.add_argument("--world", type=int, default=None, metavar="W",
+                   help="with --torch: instead, one step on 10^7 parameters at world size 1 and W (W processes, "
+                        "gloo on this machine, the parameters split over them), and the cost of the collective")
     b.add_argument("--json", metavar="PATH", help="also write the figures to a new JSON file")
     b.set_defaults(func=cmd_bench)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from numba import cuda, float64, int64, njit
 
 from . import rng
+from .elementary import fma
 from .models import GAUSSIAN_ID, fill_coords, gaussian_block
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "MAX_THREADS",
     "add_slices_kernel",
     "coords_kernel",
+    "lion_kernel",
+    "momentum_sums_kernel",
+    "normals_at_kernel",
     "slice_sums_kernel",
     "words_kernel",
 ]
@@ -149,3 +153,126 @@ def words_kernel(k0, k1, samples, blocks, draw, out):
         out[i, 1] = w1
         out[i, 2] = w2
         out[i, 3] = w3
+
+
+@cuda.jit
+def normals_at_kernel(k0, k1, first, samples, starts, lengths, offsets, out):
+    """Gaussian coordinates of runs into ``out`` (Enim's ``z``, one thread per block of four).
+
+    Run ``r``: coordinates ``starts[r] .. starts[r] + lengths[r] - 1`` of
+    sample ``samples[r]`` into ``out[offsets[r]:]``; its threads are
+    ``first[r] .. first[r + 1] - 1`` (``first``: prefix sums of the runs'
+    blocks of four, from the block of ``starts[r]``), each drawing one block
+    with :func:`~lni_geometry.models.gaussian_block` and writing the
+    coordinates that fall in its run: the numbers of
+    :func:`lni_geometry.optim_kernels.fill_normals` with ``start``.
+    """
+    i = int64(cuda.grid(1))
+    nruns = samples.shape[0]
+    if i >= first[nruns]:
+        return
+    lo = 0
+    hi = nruns
+    while hi - lo > 1:  # the run of thread i: first[lo] <= i < first[lo + 1]
+        mid = (lo + hi) // 2
+        if first[mid] <= i:
+            lo = mid
+        else:
+            hi = mid
+    start = starts[lo]
+    end = start + lengths[lo]
+    block = start // 4 + (i - first[lo])
+    z0, z1, z2, z3 = gaussian_block(k0, k1, samples[lo], block)
+    j = 4 * block
+    base = offsets[lo] - start
+    if start <= j < end:
+        out[base + j] = z0
+    if start <= j + 1 < end:
+        out[base + j + 1] = z1
+    if start <= j + 2 < end:
+        out[base + j + 2] = z2
+    if start <= j + 3 < end:
+        out[base + j + 3] = z3
+
+
+# --- the torch optimizers' step on a GPU (built and tested under the simulator; not yet the
+# default: torch's foreach operations stay it until a GPU measurement shows these faster) ---
+
+
+@njit(cache=True)
+def _fma(a, b, c):
+    """``a * b + c`` rounded once: a device function on a GPU, the CPU's under the simulator."""
+    return fma(a, b, c)
+
+
+@cuda.jit
+def lion_kernel(p, m, g, consts):
+    """Lion's step on one tensor, as :func:`lni_geometry.optim_kernels.lion_update` computes it.
+
+    ``consts`` (in the arrays' dtype): ``beta1, 1 - beta1, beta2, 1 - beta2,
+    -lr, 1 - lr * weight_decay, 1``.  One thread per entry.
+    """
+    i = int64(cuda.grid(1))
+    if i < p.shape[0]:
+        one = consts[6]
+        zero = one - one
+        mj = m[i]
+        gj = g[i]
+        c = _fma(gj, consts[1], mj * consts[0])
+        sign = one if c > zero else (-one if c < zero else zero)  # sign(0) = sign(nan) = 0, as torch
+        p[i] = _fma(sign, consts[4], p[i] * consts[5])
+        m[i] = _fma(gj, consts[3], mj * consts[2])
+
+
+@cuda.jit
+def momentum_sums_kernel(m, g, consts, threshold, parts):
+    """Lion's telemetry sums of one tensor, per thread block into ``parts[block]``.
+
+    ``c = fma(g, 1 - beta1, m * beta1)`` in the arrays' dtype (as Lion's step
+    forms it), then ``||c||_1``, ``||c||_2^2``, ``nnz(c)``, the zero
+    gradients, the tracing and the revived entries (``|m| < threshold[0]``,
+    the threshold in the arrays' dtype): the first six
+    :data:`~lni_geometry.optim_kernels.SUMS`, each thread over a stride of the
+    entries, then a tree over the block (float64).
+    """
+    sh = cuda.shared.array((6, MAX_THREADS), float64)
+    t = int64(cuda.threadIdx.x)
+    nt = int64(cuda.blockDim.x)
+    i = int64(cuda.blockIdx.x) * nt + t
+    step = nt * int64(cuda.gridDim.x)
+    zero = consts[0] - consts[0]
+    s1 = 0.0
+    s2 = 0.0
+    nz = 0.0
+    zg = 0.0
+    tr = 0.0
+    rv = 0.0
+    while i < m.shape[0]:
+        mj = m[i]
+        gj = g[i]
+        c = float64(_fma(gj, consts[1], mj * consts[0]))
+        s1 += abs(c)
+        s2 += c * c
+        nz += c != 0.0
+        gz = gj == zero
+        zg += gz
+        tr += gz and mj != zero
+        rv += (not gz) and abs(mj) < threshold[0]
+        i += step
+    sh[0, t] = s1
+    sh[1, t] = s2
+    sh[2, t] = nz
+    sh[3, t] = zg
+    sh[4, t] = tr
+    sh[5, t] = rv
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:
+        if t < stride:
+            for k in range(6):
+                sh[k, t] += sh[k, t + stride]
+        cuda.syncthreads()
+        stride //= 2
+    if t == 0:
+        for k in range(6):
+            parts[int64(cuda.blockIdx.x), k] = sh[k, 0]

@@ -345,12 +345,17 @@ def enim_update_many(a, beta1, beta2, alpha, beta, lr, weight_decay, next_key=No
                    _samples(samples, count))
 
 
-def fill_normals_many(a, key, samples=None):
-    """:func:`fill_normals` of every array of ``a`` (role ``z``): array ``i`` gets sample ``samples[i]`` (default ``i``)."""
+def fill_normals_many(a, key, samples=None, starts=None):
+    """:func:`fill_normals` of every array of ``a`` (role ``z``): array ``i`` gets coordinates
+    ``starts[i] ..`` (default 0) of sample ``samples[i]`` (default ``i``)."""
     lay = _roles(a, 1)
     k0, k1 = _key(key)
+    count = len(lay.sizes)
+    first = _per_array(0 if starts is None else starts, count, np.int64)
+    if count and (first.min() < 0 or (first + lay.sizes).max() > 2**62):
+        raise ValueError(f"coordinates must be in [0, 2**62), got starts {first.min()} .. {first.max()}")
     _normals_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), k0, k1,
-                    _samples(samples, len(lay.sizes)))
+                    _samples(samples, count), first)
 
 
 def c_sums(c):
@@ -575,10 +580,10 @@ def enim_update(p, m, g, z, beta1, beta2, alpha, beta, lr, weight_decay, next_ke
     enim_update_many(arrays_of(p=p, m=m, g=g, z=z), beta1, beta2, alpha, beta, lr, weight_decay, next_key, [sample])
 
 
-def fill_normals(out, key, sample=0):
-    """Fill ``out`` with coordinates ``0 .. len(out) - 1`` of a Gaussian sample of the package's stream.
+def fill_normals(out, key, sample=0, start=0):
+    """Fill ``out`` with coordinates ``start .. start + len(out) - 1`` of a Gaussian sample of the package's stream.
 
-    ``out[i]`` is coordinate ``i`` of sample ``sample`` of the
+    ``out[i]`` is coordinate ``start + i`` of sample ``sample`` of the
     :class:`~lni_geometry.models.Gaussian` model under the Philox ``key``
     (rounded to ``out``'s dtype): the numbers of
     :func:`lni_geometry.sample_vectors` for that key.  Standard normals with
@@ -591,6 +596,9 @@ def fill_normals(out, key, sample=0):
     key : sequence of two ints in ``[0, 2**32)``
     sample : int
         The sample index, ``0 <= sample < 2**48``.
+    start : int
+        The first coordinate (any integer ``>= 0``: a shard of a tensor draws
+        the coordinates of its place in the whole tensor).
 
     Examples
     --------
@@ -602,7 +610,7 @@ def fill_normals(out, key, sample=0):
     >>> bool(np.array_equal(z, cpu.sample_coords(np.array([7, 9], np.uint32), Gaussian(), 5, 0, 1)[0]))
     True
     """
-    fill_normals_many(arrays_of(z=out), key, [sample])
+    fill_normals_many(arrays_of(z=out), key, [sample], [start])
 
 
 def normal_sums(n, key, sample=0):

@@ -265,13 +265,24 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, draw, 
 
 
 @njit(inline="always", error_model="numpy")
-def _normals_chunk(k0, k1, sample, z, lo, hi):
-    """Gaussian coordinates lo..hi-1 (lo a multiple of 4) of ``sample`` into z[lo:hi], natural order."""
+def _normals_chunk(k0, k1, sample, z, lo, hi, start):
+    """Gaussian coordinates ``start + lo .. start + hi - 1`` of ``sample`` into z[lo:hi], natural order.
+
+    ``start`` (the global coordinate of ``z[0]``: a shard's offset in its
+    tensor) need not be a multiple of 4: the entries before the first whole
+    block of four are copied from their block, drawn whole.
+    """
     words = np.empty(TILE_SCRATCH * TILE, np.uint32)
     buf = np.empty(TILE)
-    for t0 in range(lo, hi, TILE):
+    first = start + lo
+    head = min((4 - first % 4) % 4, hi - lo)
+    if head > 0:
+        fill_gaussian_tile(k0, k1, sample, first - first % 4, 4, words, buf)  # one block: natural order
+        for j in range(head):
+            z[lo + j] = buf[first % 4 + j]
+    for t0 in range(lo + head, hi, TILE):
         n = min(TILE, hi - t0)
-        fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
+        fill_gaussian_tile(k0, k1, sample, start + t0, n, words, buf)
         _unplane(buf, z[t0:t0 + n], n)
 
 
@@ -385,16 +396,16 @@ def _update_kernel(address, sizes, items, parallel, zlike, coef, consts, draw, k
 
 
 @njit(inline="always", error_model="numpy")
-def _normals_item(address, sizes, items, k, zlike, k0, k1, samples):
+def _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts):
     i = items[k, 0]
-    _normals_chunk(k0, k1, samples[i], _view(address[i, 0], sizes[i], zlike), items[k, 1], items[k, 2])
+    _normals_chunk(k0, k1, samples[i], _view(address[i, 0], sizes[i], zlike), items[k, 1], items[k, 2], starts[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples):
+def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, starts):
     if parallel:
         for k in prange(items.shape[0]):
-            _normals_item(address, sizes, items, k, zlike, k0, k1, samples)
+            _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)
     else:
         for k in range(items.shape[0]):
-            _normals_item(address, sizes, items, k, zlike, k0, k1, samples)
+            _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)

@@ -194,3 +194,65 @@ def test_bench_refuses_the_simulator():
 
     with pytest.raises(RuntimeError, match="real GPU"):
         bench_cuda(dim=16)
+
+
+# --- Enim's z at global coordinates (runs) ---------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normals_at_runs_equal_cpu_fill_normals(dtype):
+    """Runs with starts that are not multiples of 4, an empty run, two samples: the CPU's numbers."""
+    from numba import cuda
+
+    from lni_geometry import optim_kernels
+
+    key = (3, 5)
+    samples = [2, 2, 7, 0]
+    starts = [1, 13, 6, 4]
+    lengths = [5, 7, 0, 9]
+    offsets = [0, 5, 12, 12]
+    d_out = cuda.to_device(np.full(21, np.nan, dtype=dtype))
+    _cb().fill_normals_at(d_out, key, samples, starts, lengths, offsets)
+    got = d_out.copy_to_host()
+    want = np.full(21, np.nan, dtype=dtype)
+    for s, a, n, o in zip(samples, starts, lengths, offsets):
+        part = np.empty(n, dtype=dtype)
+        optim_kernels.fill_normals(part, key, sample=s, start=a)
+        want[o:o + n] = part
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+# --- the torch optimizers' kernels (not yet their default on CUDA) ------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lion_kernel_is_the_cpu_kernel_bit_for_bit(dtype):
+    from numba import cuda
+
+    from lni_geometry import optim_kernels
+
+    rng_ = np.random.default_rng(0)
+    p, m, g = (rng_.standard_normal(37).astype(dtype) for _ in range(3))
+    g[:5] = 0.0
+    m[3] = 0.0
+    dp, dm, dg = (cuda.to_device(x) for x in (p, m, g))
+    _cb().lion_update_at(dp, dm, dg, 0.9, 0.99, 1e-3, 0.1)
+    optim_kernels.lion_update(p, m, g, 0.9, 0.99, 1e-3, 0.1)
+    assert np.array_equal(dp.copy_to_host(), p) and np.array_equal(dm.copy_to_host(), m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_momentum_sums_kernel_equals_the_cpus(dtype):
+    from numba import cuda
+
+    from lni_geometry import optim_kernels
+
+    rng_ = np.random.default_rng(1)
+    m, g = (rng_.standard_normal(300).astype(dtype) for _ in range(2))
+    g[::7] = 0.0
+    m[::11] = 0.0
+    m[1::13] = 1e-5
+    got = _cb().momentum_sums_at(cuda.to_device(m), cuda.to_device(g), 0.9, threshold=1e-3, blocks=3)
+    want = np.array(optim_kernels.momentum_sums(m, g, 0.9, threshold=1e-3, rounded=True)[:6], dtype=float)
+    assert np.array_equal(got[2:], want[2:]) and want[5] > 0 and want[4] > 0  # counts exact, each kind seen
+    np.testing.assert_allclose(got[:2], want[:2], rtol=1e-12)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "cuda_sim_cases.py"
 #: Cases that must pass (not skip) in the subprocess; the heavy-tailed models
 #: add one each when lni_geometry.models has them.
-MIN_PASSED = 22
+MIN_PASSED = 28
 
 no_real_gpu = pytest.mark.skipif(
     cuda_available() or config.ENABLE_CUDASIM, reason="a usable CUDA device (or the simulator) is present"

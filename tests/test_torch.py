@@ -405,7 +405,7 @@ class _NumpyStreamEnim(Enim):
 
     FUSED_DRAWS = False
 
-    def _normal_(self, zs):
+    def _normal_(self, zs, samples=None):
         self._z.copy_(torch.from_numpy(self._np_gen.standard_normal(self._z.numel())))
 
 

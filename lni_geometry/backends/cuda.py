@@ -52,13 +52,17 @@ from ..cuda_kernels import (
     MAX_THREADS,
     add_slices_kernel,
     coords_kernel,
+    lion_kernel,
+    momentum_sums_kernel,
+    normals_at_kernel,
     slice_sums_kernel,
     words_kernel,
 )
 from ..validation import Domain, check_int, check_key
 from . import check_options, check_sums_args
 
-__all__ = ["sample_sums", "sample_coords", "philox_words", "layout", "Layout", "check_target"]
+__all__ = ["sample_sums", "sample_coords", "philox_words", "fill_normals_at", "lion_update_at", "momentum_sums_at",
+           "layout", "Layout", "check_target"]
 
 #: The backend's name (:func:`lni_geometry.backends.get_backend`).
 NAME = "cuda"
@@ -313,3 +317,93 @@ def device_name():
     name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
     cc = getattr(dev, "compute_capability", None)
     return f"{name} (compute capability {cc[0]}.{cc[1]})" if cc else name
+
+
+def fill_normals_at(out, key, samples, starts, lengths, offsets, stream=0):
+    """Gaussian coordinates of runs into the device array ``out`` (Enim's ``z`` on a GPU).
+
+    Run ``r`` writes coordinates ``starts[r] ..`` (``lengths[r]`` of them) of
+    sample ``samples[r]`` under the Philox ``key`` to ``out[offsets[r]:]``:
+    the numbers of :func:`lni_geometry.optim_kernels.fill_normals` (bit for
+    bit under the simulator; on a GPU up to NVVM's contraction, see the
+    module docstring).
+
+    Parameters
+    ----------
+    out : device array
+        1-D float32 or float64 (a torch CUDA tensor through
+        ``numba.cuda.as_cuda_array``).
+    key : sequence of two ints in ``[0, 2**32)``
+    samples, starts, lengths, offsets : array_like of int, one entry per run
+    stream : numba CUDA stream or 0
+        Where to launch (torch's current stream: ``numba.cuda.external_stream``).
+    """
+    samples, starts, lengths, offsets = (np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
+                                         for x in (samples, starts, lengths, offsets))
+    if not len(samples) == len(starts) == len(lengths) == len(offsets):
+        raise ValueError("samples, starts, lengths and offsets must have one entry per run")
+    if len(samples) == 0:
+        return
+    if starts.min() < 0 or lengths.min() < 0 or offsets.min() < 0 or (offsets + lengths).max() > out.shape[0]:
+        raise ValueError(f"runs outside out (length {out.shape[0]}) or negative starts/lengths")
+    k0, k1 = _key_words(check_key(key))
+    blocks = np.where(lengths > 0, (starts + lengths + 3) // 4 - starts // 4, 0)
+    first = np.concatenate([[0], np.cumsum(blocks)]).astype(np.int64)
+    total = int(first[-1])
+    if total == 0:
+        return
+    threads = min(MAX_THREADS, total)
+    normals_at_kernel[_grid(total, threads) + (stream,)](
+        k0, k1, cuda.to_device(first, stream=stream), cuda.to_device(samples, stream=stream),
+        cuda.to_device(starts, stream=stream), cuda.to_device(lengths, stream=stream),
+        cuda.to_device(offsets, stream=stream), out)
+
+
+def _threads_for(n):
+    return min(MAX_THREADS, _next_pow2(max(1, int(n))))
+
+
+def lion_update_at(p, m, g, beta1, beta2, lr, weight_decay, stream=0):
+    """Lion's step on one tensor on the GPU (device arrays, float32 or float64, one length).
+
+    The roundings of :func:`lni_geometry.optim_kernels.lion_update` (and so
+    of torch's ``mul_``/``add_`` and lion-pytorch), in one pass; bit for bit
+    the CPU's under the simulator.  Not yet what :class:`lni_geometry.torch.Lion`
+    runs on CUDA (torch's ``foreach`` operations stay its default until a GPU
+    measurement shows this faster: ``docs/examples/cuda_optimizer_checks.py``).
+    """
+    n = p.shape[0]
+    if not (m.shape[0] == g.shape[0] == n):
+        raise ValueError(f"p, m, g must have one length, got {p.shape[0]}, {m.shape[0]}, {g.shape[0]}")
+    if n == 0:
+        return
+    dtype = np.dtype(p.dtype)
+    consts = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr, 1.0 - lr * weight_decay, 1.0], dtype=dtype)
+    threads = _threads_for(n)
+    lion_kernel[_grid(n, threads) + (stream,)](p, m, g, cuda.to_device(consts, stream=stream))
+
+
+def momentum_sums_at(m, g, beta1, threshold=0.0, stream=0, blocks=None):
+    """Lion's telemetry sums of one tensor on the GPU: the first six
+    :data:`~lni_geometry.optim_kernels.SUMS` of ``c = beta1 m + (1 - beta1) g`` formed as Lion's
+    step forms it (a float64 ndarray; the counts exact, the sums within ``1e-12`` relative of the
+    CPU's: another order of addition)."""
+    from ..optim_kernels import _threshold
+
+    n = m.shape[0]
+    dtype = np.dtype(m.dtype)
+    consts = np.array([beta1, 1.0 - beta1], dtype=dtype)
+    thr = np.asarray(_threshold(dtype, threshold), dtype=dtype).reshape(1)
+    threads = _threads_for(n)
+    blocks = blocks or max(1, min(1024, -(-n // threads)))
+    parts = cuda.device_array((blocks, 6), dtype=np.float64, stream=stream)
+    if n:
+        momentum_sums_kernel[blocks, threads, stream](m, g, cuda.to_device(consts, stream=stream),
+                                                      cuda.to_device(thr, stream=stream), parts)
+        out = parts.copy_to_host(stream=stream)
+    else:
+        out = np.zeros((1, 6))
+    total = np.zeros(6)
+    for row in out:  # in block order
+        total += row
+    return total

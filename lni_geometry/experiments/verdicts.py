@@ -4,8 +4,10 @@
 Podivilov, Iuzhakov, Vetrov, "Lion's sign noise can make training more
 stable"); :func:`report` and :func:`checks` turn a figure's arrays into the
 lines of its caption and, per claim, "reproduced", "partly" or "not
-reproduced" with the numbers they rest on, by fixed rules (standard errors over
-seeds, rank correlations).  :mod:`.figures` stores them with the data and
+reproduced" with the numbers they rest on, by fixed rules (rank correlations,
+and differences between optimizers paired by seed -- the same initial weights and
+batch order -- that count beyond :data:`Z_DECIDE` paired standard errors, the
+smallest difference the seeds can detect, which every such line states).  :mod:`.figures` stores them with the data and
 computes them again whenever a figure is redrawn.
 """
 
@@ -36,8 +38,8 @@ CLAIMS = {
        "rotation), paired by seed (same initial weights and batch order).",
 }
 
-#: Standard errors a difference must exceed to count, in Figure 7's decisions (as in
-#: Figures 3 to 6: 2 SE over seeds).
+#: Paired standard errors (over seeds) a difference between optimizers must exceed to
+#: count, in Figures 3, 5, 6 and 7.
 Z_DECIDE = 2.0
 
 
@@ -67,17 +69,36 @@ def _angle_vs_band(arr, summary):
     return above, _spearman(loglr, arr["med_angle"].ravel())
 
 
+def _paired(a, b, z=Z_DECIDE):
+    """Paired by seed (the last axis: same initial weights and batch order): the mean
+    difference ``D = mean(a - b)``, its standard error ``sd(a - b) / sqrt(k)`` and the
+    side: -1 where ``D < -z SE``, +1 where ``D > z SE``, 0 within (``z SE`` is the smallest
+    difference the seeds can detect)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    k = d.shape[-1]
+    mean = d.mean(axis=-1)
+    se = d.std(axis=-1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros_like(mean)
+    side = np.where(mean < -z * se - 1e-12, -1, np.where(mean > z * se + 1e-12, 1, 0))
+    return mean, se, side
+
+
+def _detectable(se):
+    """The range of the smallest detectable differences, ``Z_DECIDE`` paired standard errors."""
+    se = np.asarray(se, dtype=np.float64).ravel()
+    return (f"paired by seed: SE {se.min():.3f}..{se.max():.3f}, smallest detectable difference "
+            f"(2 SE) {Z_DECIDE * se.min():.3f}..{Z_DECIDE * se.max():.3f}")
+
+
 def _calibrated_vs_lion(arr):
-    """Figure 3, per lr: Lion's and calibrated Enim's final accuracy (mean, sd over seeds)
-    and where Enim lies: -1 more than 2 standard errors below Lion, +1 above, 0 within."""
-    k = arr["acc_lion"].shape[1]
+    """Figure 3, per lr: Lion's and calibrated Enim's final accuracy (mean, sd over seeds),
+    the paired difference Enim - Lion (mean, SE over seeds) and where Enim lies: -1 more
+    than 2 paired standard errors below Lion, +1 above, 0 within."""
+    d, se, side = _paired(arr["acc_enim_cal"], arr["acc_lion"])
     rows = []
     for i in range(len(arr["lrs"])):
         ml, sl = _ms(arr["acc_lion"][i])
         mc, sc = _ms(arr["acc_enim_cal"][i])
-        se = math.sqrt((sl ** 2 + sc ** 2) / k)
-        side = -1 if mc < ml - 2 * se - 1e-9 else (1 if mc > ml + 2 * se + 1e-9 else 0)
-        rows.append((ml, sl, mc, sc, side))
+        rows.append((ml, sl, mc, sc, float(d[i]), float(se[i]), int(side[i])))
     return rows
 
 
@@ -89,27 +110,27 @@ def _late_accuracy_sd(arr):
 
 def _best_angles(arr):
     """Figure 5: mean accuracy ``m[lr, angle]`` over seeds, the best angle's index per lr,
-    and ``tied[lr, angle]``: within 2 standard errors of the difference from the best."""
+    ``tied[lr, angle]``: within 2 paired standard errors (by seed) of the best, and those
+    standard errors ``se[lr, angle]`` (0 at the best)."""
     acc = arr["acc"]
-    m, k = acc.mean(2), acc.shape[2]
-    sd = acc.std(2, ddof=1) if k > 1 else np.zeros_like(m)
+    m = acc.mean(2)
     best = np.argmax(m, axis=1)
     tied = np.zeros(m.shape, dtype=bool)
+    se = np.zeros(m.shape)
     for i, b in enumerate(best):
-        se = np.sqrt((sd[i, b] ** 2 + sd[i] ** 2) / k)
-        tied[i] = m[i, b] - m[i] <= 2 * se + 1e-12
-    return m, best, tied
+        _, se[i], side = _paired(acc[i], acc[i, b][None, :])
+        tied[i] = side >= 0
+    return m, best, tied, se
 
 
 def _zero_gradients_lion_vs_calibrated(arr):
     """Figure 6: at the lrs where either has zero gradients (``live``), the number of lrs
-    where Lion has more than calibrated Enim by more than 2 standard errors, and fewer."""
+    where Lion has more than calibrated Enim by more than 2 paired standard errors (by
+    seed), and fewer; and those standard errors."""
     zl, zc = arr["zero_frac_lion"], arr["zero_frac_enim_cal"]
-    k = zl.shape[1]
-    se = np.sqrt((zl.var(1, ddof=1) + zc.var(1, ddof=1)) / k) if k > 1 else np.zeros(len(zl))
-    diff = zl.mean(1) - zc.mean(1)
+    _, se, side = _paired(zl, zc)
     live = (zl.mean(1) > 0) | (zc.mean(1) > 0)
-    return live, int(np.sum(live & (diff > 2 * se))), int(np.sum(live & (diff < -2 * se)))
+    return live, int(np.sum(live & (side > 0))), int(np.sum(live & (side < 0))), se
 
 
 def report(number, arr, summary, spec):
@@ -142,15 +163,15 @@ def report(number, arr, summary, spec):
                        f"{_spearman(np.log10(arr['lrs']), dh):.2f}")
     elif number == 3:
         rows = _calibrated_vs_lion(arr)
-        for i, (lr, (ml, sl, mc, sc, _)) in enumerate(zip(arr["lrs"], rows)):
+        for i, (lr, (ml, sl, mc, sc, *_)) in enumerate(zip(arr["lrs"], rows)):
             me, se = _ms(arr["acc_enim_lion"][i])
             lines.append(f"lr {lr:8.1e}: Lion {ml:.3f} +- {sl:.3f}; Enim at {deg(arr['cal_angle'][i]):.1f} deg "
                          f"{mc:.3f} +- {sc:.3f}; Enim angle='lion' {me:.3f} +- {se:.3f}")
         worse = sum(row[-1] == -1 for row in rows)
-        verdict.append(f"calibrated Enim below Lion by more than 2 standard errors at {worse} of "
+        verdict.append(f"calibrated Enim below Lion by more than 2 paired standard errors at {worse} of "
                        f"{len(arr['lrs'])} lrs ({'reproduced' if worse == 0 else 'not everywhere'})")
     elif number == 5:
-        acc, best_index, tied = _best_angles(arr)
+        acc, best_index, tied, _ = _best_angles(arr)
         best = arr["angles_deg"][best_index]
         for i, lr in enumerate(arr["lrs"]):
             row = "  ".join(f"{a:.0f}:{m:.3f}+-{s:.3f}" for a, m, s in
@@ -178,7 +199,7 @@ def report(number, arr, summary, spec):
             lines.append(f"lr {lr:8.1e}: zero-gradient fraction Lion {zl[i].mean():.4f} +- {zl[i].std(ddof=1):.4f}, "
                          f"Enim calibrated ({deg(arr['cal_angle'][i]):.1f} deg) {zc[i].mean():.4f} +- "
                          f"{zc[i].std(ddof=1):.4f}; Enim {enim}")
-        live, more, less = _zero_gradients_lion_vs_calibrated(arr)
+        live, more, less, _ = _zero_gradients_lion_vs_calibrated(arr)
         verdict.append(f"Lion vs Enim calibrated to its angle, at the {int(live.sum())} lrs with zero gradients: "
                        f"Lion more by > 2 SE at {more}, fewer at {less}, within 2 SE at {int(live.sum()) - more - less}")
         lo = int(np.sum(zl.mean(1)[:, None] < ze[:, :-1]))
@@ -548,12 +569,13 @@ def checks(number, arr, summary, spec):
         out.append(f"one stable law explains the angle (tail index of c = alpha of the observed angle within 2 SE): "
                    f"at {int(np.sum(agree))} of {len(agree)} lrs")
     elif number == 3:
-        sides = [row[-1] for row in _calibrated_vs_lion(arr)]
+        rows = _calibrated_vs_lion(arr)
+        sides = [row[-1] for row in rows]
         worse, better, L = sides.count(-1), sides.count(1), len(sides)
-        bad = [f"{lr:.0e}" for lr, side in zip(arr["lrs"], sides) if side == -1]
+        bad = [f"{lr:.0e}: {row[4]:+.3f} +- {row[5]:.3f}" for lr, row in zip(arr["lrs"], rows) if row[-1] == -1]
         out.append(f"Enim at Lion's angle trains like Lion (final accuracy within 2 SE): "
-                   f"{_status(L - worse - better, L)} (worse at {worse}" + (f" [lr {', '.join(bad)}]" if bad else "")
-                   + f", better at {better} of {L} lrs)")
+                   f"{_status(L - worse - better, L)} (worse at {worse}" + (f" [lr {'; '.join(bad)}]" if bad else "")
+                   + f", better at {better} of {L} lrs; {_detectable([row[5] for row in rows])})")
         d = deg(arr["cal_angle"][:, None] - arr["enim_cal_sign_angle"])
         out.append(f"the sign angle of c under calibrated Enim is below the calibrated angle by "
                    f"{np.median(d, 1).min():.1f}..{np.median(d, 1).max():.1f} deg (Lion's angle is partly made by "
@@ -588,7 +610,7 @@ def checks(number, arr, summary, spec):
                    f"{_status(sum(along), len(pos))} (cos " + ", ".join(f"{c:+.2f}" for c in cos)
                    + " for lambda " + ", ".join(f"{w:g}" for w in wds) + ")")
     elif number == 5:
-        m, best, tied = _best_angles(arr)
+        m, best, tied, se = _best_angles(arr)
         ang = arr["angles_deg"]
         tied_lion, zero_worse = 0, []
         for i, lr in enumerate(arr["lrs"]):
@@ -598,24 +620,27 @@ def checks(number, arr, summary, spec):
             if not tied[i, 0]:
                 zero_worse.append(f"{lr:.0e} (by {m[i, b] - m[i, 0]:.2f})")
         L = len(arr["lrs"])
+        others = se[np.arange(se.shape[1])[None, :] != best[:, None]]
         out.append(f"Lion's angle lies among the best angles (grid angle nearest it within 2 SE of the best): "
-                   f"{_status(tied_lion, L)} ({tied_lion} of {L} lrs)")
+                   f"{_status(tied_lion, L)} ({tied_lion} of {L} lrs; {_detectable(others)})")
         out.append("sign noise helps at large lr (angle 0, normalised SGD, more than 2 SE below the best): "
                    + ("at lr " + ", ".join(zero_worse) if zero_worse else "at no lr"))
     elif number == 6:
         zl, zc = arr["zero_frac_lion"], arr["zero_frac_enim_cal"]
-        live, more, less = _zero_gradients_lion_vs_calibrated(arr)
+        live, more, less, se = _zero_gradients_lion_vs_calibrated(arr)
         out.append(f"Lion has more exactly-zero gradients than Enim at Lion's angle (> 2 SE): "
                    f"{_status(more, int(live.sum()))} (more at {more}, fewer at {less}, within 2 SE at "
                    f"{int(live.sum()) - more - less} of the {int(live.sum())} lrs with any; Lion "
                    + ", ".join(f"{x:.3f}" for x in zl.mean(1)[live]) + " vs Enim "
-                   + ", ".join(f"{x:.3f}" for x in zc.mean(1)[live]) + ")")
+                   + ", ".join(f"{x:.3f}" for x in zc.mean(1)[live])
+                   + (f"; {_detectable(se[live])}" if live.any() else "") + ")")
         wider, parts = 0, []
         for h, lr in enumerate(arr["hist_lrs"]):
             s = arr["norm_biases"][h].std(axis=2)  # [optimizer, seed]
-            se_h = math.sqrt((s[0].var(ddof=1) + s[1].var(ddof=1)) / s.shape[1]) if s.shape[1] > 1 else 0.0
-            wider += s[0].mean() > s[1].mean() + 2 * se_h
-            parts.append(f"lr {lr:.0e}: sd {s[0].mean():.2f} vs {s[1].mean():.2f}")
+            d, se_h, side = _paired(s[0], s[1])
+            wider += int(side) > 0
+            parts.append(f"lr {lr:.0e}: sd {s[0].mean():.2f} vs {s[1].mean():.2f}, paired {float(d):+.2f} +- "
+                         f"{float(se_h):.2f}")
         out.append(f"Lion's normalisation biases spread further than Enim's at Lion's angle (> 2 SE): "
                    f"{_status(wider, len(arr['hist_lrs']))} ({'; '.join(parts)})")
     elif number == 7:

@@ -37,8 +37,11 @@ SGD).  ``w`` is drawn as a Gaussian ``z`` projected on the complement of
 ``c``; the update is computed as ``alpha c + beta z`` from the sums
 ``c.c``, ``c.z``, ``z.z`` (a first pass over the arrays, then the update),
 which is the same vector.
-On the CPU ``z`` comes from the package's Philox stream, keyed by the
-optimizer's ``torch.Generator``.
+``z`` comes from the package's Philox stream (on the CPU and on a GPU), keyed
+by the optimizer's ``torch.Generator``.
+
+Under ``torch.distributed`` (DDP, FSDP2, ZeRO-1) both give the numbers of one
+process stepping the whole model: :mod:`lni_geometry.torch.distributed`.
 
 Telemetry (``telemetry=True``) records after every step, as Python numbers,
 the quantities of the paper's Figs. 2, 4 and 6 (listed in :class:`Lion`), and
@@ -54,7 +57,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from .base import REVIVED_FRACTION, NonFiniteError, isotropic_mean
+from .distributed import DistributedError
 from .enim import Enim
 from .lion import Lion
 
-__all__ = ["Lion", "Enim", "NonFiniteError", "REVIVED_FRACTION", "isotropic_mean"]
+__all__ = ["Lion", "Enim", "NonFiniteError", "DistributedError", "REVIVED_FRACTION", "isotropic_mean"]

@@ -21,6 +21,7 @@ import functools
 import math
 import numbers
 import operator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -151,11 +152,18 @@ class StepTensors:
     ----------
     params, grads, moms : list of Tensor
         Weights, gradients and momenta (``state["exp_avg"]``, created as zeros
-        on first use; :meth:`forget_created` removes those of a refused step).
+        on first use; :meth:`forget_created` removes those of a refused step);
+        of a DTensor, its local shard.
     groups : list of int
         Each one's parameter group.
     index : list of int
-        Each one's position over all groups (as in ``state_dict``).
+        Each one's global index: its position over all groups (as in
+        ``state_dict``), or ``positions`` (under ZeRO-1, its place in the model).
+    shapes : list of tuple
+        Each one's shape (of the whole tensor for a DTensor).
+    runs, counted : list or None
+        Under torch.distributed, each one's place in the whole tensor and
+        whether this rank counts its sums (:func:`~lni_geometry.torch.distributed.shard_runs`).
     names : list of str or None
         Each one's name where the parameters were given with names
         (``model.named_parameters()``).
@@ -170,9 +178,9 @@ class StepTensors:
     """
 
     __slots__ = ("params", "grads", "moms", "groups", "index", "names", "sizes", "beta1", "beta2", "lr",
-                 "weight_decay", "fused", "created", "_state", "_address")
+                 "weight_decay", "fused", "created", "shapes", "runs", "counted", "_state", "_address")
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer, positions=None):
         self.params, self.grads, self.moms, self.groups, self.index, self.names = [], [], [], [], [], []
         self.created = []
         self._state = state = optimizer.state
@@ -183,6 +191,7 @@ class StepTensors:
             names = group.get("param_names")
             betas = group["betas"]
             settings.append((betas[0], betas[1], float(lr_value(group["lr"])), group["weight_decay"]))
+            where = positions[gi] if positions is not None else range(first, first + len(params))
             for j, p in enumerate(params):
                 g = p.grad
                 if g is None:
@@ -202,13 +211,31 @@ class StepTensors:
                 self.grads.append(g)
                 self.moms.append(m)
                 self.groups.append(gi)
-                self.index.append(first + j)
+                self.index.append(where[j])
                 self.names.append(names[j] if names else None)
             first += len(params)
         per_entry = np.array(settings, dtype=np.float64).reshape(-1, 4)[self.groups]
         self.beta1, self.beta2, self.lr, self.weight_decay = per_entry.T
+        self.shapes = [tuple(p.shape) for p in self.params]
+        self.runs = self.counted = None
+        if positions is not None:  # under torch.distributed: DTensors step their local shards
+            self._localise()
         self._address = {"p": _addresses(self.params), "m": _addresses(self.moms)}
         self._classify()
+
+    def _localise(self):
+        """DTensors to their local shards, with each one's place in the whole tensor
+        (:attr:`runs`, :attr:`counted`; :func:`~lni_geometry.torch.distributed.shard_runs`)."""
+        from .distributed import local_tensor, shard_runs
+
+        self.runs, self.counted = [], []
+        for p in self.params:
+            runs, counted = shard_runs(p)
+            self.runs.append(runs)
+            self.counted.append(counted)
+        self.params = list(map(local_tensor, self.params))
+        self.grads = list(map(local_tensor, self.grads))
+        self.moms = list(map(local_tensor, self.moms))
 
     def _classify(self):
         """:attr:`fused` and :attr:`sizes` (every property read through ``map``: C loops, not Python ones)."""
@@ -272,6 +299,37 @@ class StepTensors:
         return optim_kernels.Arrays(address, dtype, z_dtype or dtype, optim_kernels.layout(sizes), (self, z))
 
 
+class StepTable(NamedTuple):
+    """Per-tensor sums of a step over the whole model: one row per tensor with a gradient.
+
+    In one process (or replicated over ranks, DDP) the rows are the step's
+    entries; sharded (FSDP2, ZeRO-1) the rows are every rank's tensors,
+    their sums added over the ranks (:meth:`Topology.table`).
+
+    Attributes
+    ----------
+    index, groups, sizes, names, shapes : list
+        Each row's global index, group, number of entries, name (or None)
+        and shape (of the whole tensor).
+    sums : ndarray, shape (rows, K)
+    entry_row : ndarray of int
+        The row of each entry of the step (:class:`StepTensors`).
+    """
+
+    index: list
+    groups: list
+    sizes: list
+    names: list
+    shapes: list
+    sums: np.ndarray
+    entry_row: np.ndarray
+
+    def label(self, r):
+        """Row ``r`` as an error message names it."""
+        name = self.names[r]
+        return repr(name) if name is not None else f"parameter {self.index[r]}"
+
+
 # --- sums with torch's operations (tensors the kernels do not take) ---------------------
 
 
@@ -315,9 +373,10 @@ class SignOptimizer(torch.optim.Optimizer):
 
     #: Attributes beyond torch's ``defaults``, ``state`` and ``param_groups`` that a copy
     #: (``copy.deepcopy``, ``pickle``, ``torch.save``) carries.
-    _COPIED = ("foreach", "telemetry_enabled", "steps", "telemetry", "history", "callback")
+    _COPIED = ("foreach", "telemetry_enabled", "steps", "telemetry", "history", "callback", "all_params")
 
-    def __init__(self, params, defaults, foreach, telemetry, history, callback):
+    def __init__(self, params, defaults, foreach, telemetry, history, callback, process_group=None,
+                 all_params=None):
         check_group(defaults)
         if foreach is not None and not isinstance(foreach, bool):
             raise TypeError(f"foreach must be None, True or False, got {foreach!r}")
@@ -337,6 +396,12 @@ class SignOptimizer(torch.optim.Optimizer):
         self.history = [] if history is True else collections.deque(maxlen=0 if history is False else history)
         #: Called with each step's telemetry, after it is recorded.
         self.callback = callback
+        from .distributed import topology_of
+
+        #: Every parameter of the model in one process's order, when this optimizer steps some of them (ZeRO-1).
+        self.all_params = None if all_params is None else list(all_params)
+        #: Where the parameters live (:class:`~lni_geometry.torch.distributed.Topology`; None: one process).
+        self._topology = topology_of(process_group, self.param_groups, self.all_params)
 
     def add_param_group(self, param_group):
         merged = dict(self.defaults)
@@ -358,36 +423,108 @@ class SignOptimizer(torch.optim.Optimizer):
         return all(t.device.type == "cuda" for t in tensors)
 
     def _thresholds(self, st, fused):
-        """Per entry: :data:`REVIVED_FRACTION` times the RMS of its group's momenta (before the step)."""
+        """Per entry: :data:`REVIVED_FRACTION` times the RMS of its group's momenta (before the step;
+        over every rank's shards under torch.distributed)."""
         m2 = np.zeros(len(st))
         for which in fused.values():
             m2[which] = optim_kernels.c_sums_many(st.arrays(which, ("m",)))[:, 1]
         rest = st.rest(fused)
         if rest:
             m2[rest] = torch.stack([torch_square_norm(st.moms[i]).cpu() for i in rest]).numpy()
-        m2 = m2.tolist()
+        table = self._gather(st, m2.reshape(-1, 1))
         total, count = {}, {}
-        for i, (gi, k) in enumerate(zip(st.groups, st.sizes)):
-            total[gi] = total.get(gi, 0.0) + m2[i]
+        for gi, k, x in zip(table.groups, table.sizes, table.sums[:, 0].tolist()):
+            total[gi] = total.get(gi, 0.0) + x
             count[gi] = count.get(gi, 0) + k
         rms = {gi: math.sqrt(total[gi] / count[gi]) if count[gi] else 0.0 for gi in total}
         return np.array([REVIVED_FRACTION * rms[gi] for gi in st.groups], dtype=np.float64).reshape(-1)
 
-    def _refuse(self, st, bad):
-        """Raise :class:`NonFiniteError` for the entries ``bad`` (nothing was written)."""
+    # -- under torch.distributed --
+
+    def _sharded(self):
+        """Whether the parameters are spread over ranks (FSDP2 DTensors, ZeRO-1)."""
+        return self._topology is not None and self._topology.sharded is not None
+
+    def _step_tensors(self):
+        """The step's :class:`StepTensors`, after (under torch.distributed, at the first step) the
+        ranks' agreement.  Sharded, a local error reaches every rank through the gather, and
+        every rank raises it."""
+        self._agree()
+        if not self._sharded():
+            return StepTensors(self)
+        try:
+            return StepTensors(self, self._topology.positions(self.param_groups))
+        except Exception as exc:
+            self._gather(None, np.zeros((0, 1)), failed=f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _settings(self):
+        """Each group's lr, beta1, beta2 and weight_decay, in one list."""
+        values = []
+        for g in self.param_groups:
+            values += [float(lr_value(g["lr"])), g["betas"][0], g["betas"][1], g["weight_decay"]]
+        return values
+
+    def _check_values(self):
+        """What every rank must agree on at every step: steps, then each group's settings."""
+        return [self.steps] + self._settings()
+
+    def _description(self):
+        """What every rank must agree on before the first step (see :meth:`Topology.agree`)."""
+        return {"optimizer": type(self).__name__, "steps": self.steps, "settings": self._settings(),
+                "parameters": self._topology.described(self.param_groups)}
+
+    def _agree(self):
+        """Before the first step under torch.distributed: every rank's settings, seed and shapes equal."""
+        topo = self._topology
+        if topo is not None and not topo.agreed:
+            topo.agree(self._description())
+
+    def _gather(self, st, columns, failed=None):
+        """The :class:`StepTable` of per-entry ``columns`` (shape (entries, K)): summed over the ranks when sharded.
+
+        ``st`` is None, with ``failed`` a message, where this rank failed
+        before the gather: the others learn of it there, and every rank raises.
+        """
+        topo = self._topology
+        columns = np.asarray(columns, dtype=np.float64)
+        if topo is None or topo.sharded is None:
+            return StepTable(st.index, st.groups, st.sizes, st.names, st.shapes, columns, np.arange(len(st)))
+        index, groups, counted = (st.index, st.groups, st.counted) if st is not None else ([], [], [])
+        present, row_groups, total = topo.table(topo.count(self.param_groups), index, groups, columns, counted,
+                                                self._check_values(), failed)
+        described = topo.described(self.param_groups)
+        shapes = [described[r][1] for r in present]
+        return StepTable(present.tolist(), row_groups.tolist(), [math.prod(x) for x in shapes],
+                         [described[r][0] for r in present], shapes, total, np.searchsorted(present, index))
+
+    def _refuse(self, st, table, bad):
+        """Raise :class:`NonFiniteError` for the rows ``bad`` of ``table`` (nothing was written).
+
+        Under torch.distributed every rank gets here together (the rows are
+        the gathered ones), counts its shards' non-finite entries, and the
+        counts are gathered: every rank raises the same error.
+        """
         st.forget_created()
+        bad_rows = set(bad)
+        local = np.zeros((len(st), 4))
+        for i in range(len(st)):
+            if int(table.entry_row[i]) in bad_rows:
+                g, m = st.grads[i], st.moms[i]
+                local[i] = [int(torch.isnan(g).sum()), int(torch.isinf(g).sum()), int(torch.isnan(m).sum()),
+                            int(torch.isinf(m).sum())]
+        found = self._gather(st, local).sums
         counts = {}
-        for i in bad:
-            g, m = st.grads[i], st.moms[i]
-            counts[st.names[i] or f"parameter {st.index[i]}"] = {
-                "grad_nan": int(torch.isnan(g).sum()), "grad_inf": int(torch.isinf(g).sum()),
-                "exp_avg_nan": int(torch.isnan(m).sum()), "exp_avg_inf": int(torch.isinf(m).sum())}
+        for r in bad:
+            c = found[r].astype(np.int64).tolist()
+            counts[table.names[r] or f"parameter {table.index[r]}"] = {
+                "grad_nan": c[0], "grad_inf": c[1], "exp_avg_nan": c[2], "exp_avg_inf": c[3]}
         if self.telemetry_enabled:
             self._keep({"step": self.steps + 1, "refused": True,
                         "nonfinite": sum(sum(c.values()) for c in counts.values()), "nonfinite_per_tensor": counts})
-        parts = [f"{st.label(i)} (shape {tuple(st.params[i].shape)}: gradient {c['grad_nan']} nan, "
+        parts = [f"{table.label(r)} (shape {table.shapes[r]}: gradient {c['grad_nan']} nan, "
                  f"{c['grad_inf']} inf; momentum {c['exp_avg_nan']} nan, {c['exp_avg_inf']} inf)"
-                 for i, c in zip(bad, counts.values())]
+                 for r, c in zip(bad, counts.values())]
         raise NonFiniteError(
             f"{type(self).__name__}.step() refused step {self.steps + 1}: c = beta1 m + (1 - beta1) g is not "
             f"finite in {len(bad)} parameter(s): {'; '.join(parts)}.  Nothing was changed (weights, momenta, "
@@ -398,21 +535,22 @@ class SignOptimizer(torch.optim.Optimizer):
 
     # -- telemetry --
 
-    def _record(self, st, sums, angle=None):
-        """Build and keep the step's telemetry from per-entry sums (rows of :data:`optim_kernels.SUMS`).
+    def _record(self, table, angle=None):
+        """Build and keep the step's telemetry from a :class:`StepTable` of the :data:`optim_kernels.SUMS`
+        (its first six columns).
 
         ``angle`` is the turn applied; ``None`` means the sign angle (Lion).
         """
-        sums = np.asarray(sums, dtype=np.float64).reshape(len(st), -1)
-        n_t = st.sizes
+        sums = table.sums
+        n_t = table.sizes
         n = sum(n_t)
         nnz = sums[:, 2]
         budget = budget_from_block_sums(sums[:, 0], sums[:, 1], nnz, n=n)
         counts = sums[:, 3:6].astype(np.int64).tolist()
         per_tensor = [
-            {"index": st.index[i], "name": st.names[i], "group": st.groups[i], "shape": tuple(st.params[i].shape),
-             "n": n_t[i], "zero_grad": c[0], "tracing": c[1], "revived": c[2]}
-            for i, c in enumerate(counts)
+            {"index": table.index[r], "name": table.names[r], "group": table.groups[r], "shape": table.shapes[r],
+             "n": n_t[r], "zero_grad": c[0], "tracing": c[1], "revived": c[2]}
+            for r, c in enumerate(counts)
         ]
         zero = sum(c[0] for c in counts)
         record = {
@@ -501,7 +639,18 @@ class SignOptimizer(torch.optim.Optimizer):
     def __getstate__(self):
         state = super().__getstate__()
         state.update({k: getattr(self, k) for k in self._COPIED})
+        state["_alone"] = self._topology is None  # a process group is not copied: found again
         return state
+
+    def __setstate__(self, state):
+        # torch's load_state_dict calls this too, with only "state" and "param_groups"
+        copied = "_alone" in state
+        alone = state.pop("_alone", True)
+        super().__setstate__(state)
+        if copied:
+            from .distributed import topology_of
+
+            self._topology = None if alone else topology_of(None, self.param_groups, self.all_params)
 
     @staticmethod
     def _closure(closure):

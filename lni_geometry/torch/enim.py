@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import secrets
@@ -11,8 +12,7 @@ import numpy as np
 import torch
 
 from .. import optim_kernels
-from .base import (ENIM_SCOPES, STATE_KEY, SignOptimizer, StepTensors, check_angle, mark_written,
-                   torch_momentum_sums)
+from .base import ENIM_SCOPES, STATE_KEY, SignOptimizer, check_angle, mark_written, torch_momentum_sums
 
 __all__ = ["Enim"]
 
@@ -65,23 +65,31 @@ class Enim(SignOptimizer):
         measured each step: Lion's angle in a random direction; a callable
         ``step -> angle`` (``step`` counts from 1).
     seed : int or None
-        Seeds the ``torch.Generator`` (on the parameters' device) from which
-        the directions (and the LNI angles) are drawn; ``None`` draws a seed
+        Seeds the CPU ``torch.Generator`` from which the keys of the
+        directions (and of the LNI angles) are drawn; ``None`` draws a seed
         from the operating system's entropy (kept in :attr:`seed`; torch's
-        global random state is not touched).  On the CPU each draw takes two 32-bit words
-        from the generator as the Philox key of the package's Gaussian
-        stream (:func:`lni_geometry.optim_kernels.fill_normals`: tensor
-        ``i``'s slice of ``z`` is sample ``i`` of that key, the numbers of
-        :func:`lni_geometry.sample_vectors`, ``|z| <= 6.7637``); elsewhere
-        torch's ``normal_`` draws from the generator.  The generator's state
-        is saved in ``state_dict()``, so a resumed run continues identically.
-        A :class:`Lion` state dict loads into Enim as a warm start: its
-        momenta and ``steps``; the seed and the generator stay Enim's own.
+        global random state is not touched; under ``torch.distributed``
+        rank 0 draws it and the others take it).  Each draw takes two 32-bit
+        words from the generator as the Philox key of the package's Gaussian
+        stream (:func:`lni_geometry.optim_kernels.fill_normals`): coordinate
+        ``j`` of tensor ``t`` (its position over all groups; ``j`` its flat
+        index) is coordinate ``j`` of sample ``t`` of that key, the numbers of
+        :func:`lni_geometry.sample_vectors` (``|z| <= 6.7637``), the same on
+        any rank, for any sharding, and on a GPU (drawn there by the
+        numba.cuda kernel of :func:`lni_geometry.backends.cuda.fill_normals_at`).
+        The generator's state is saved in ``state_dict()``, so a resumed run
+        continues identically.  A :class:`Lion` state dict loads into Enim as
+        a warm start: its momenta and ``steps``; the seed and the generator
+        stay Enim's own.
     scope : {"model", "tensor"}
         ``"model"`` (the paper's): one rotation of the concatenated ``c`` of
         every parameter of every group.  ``"tensor"``: each tensor is turned
         on its own (its own direction, norm ``sqrt(n_k)``, and with
         ``"lion"``/``"lni"`` its own angle), for comparison.
+    process_group, all_params
+        As in :class:`Lion`: under ``torch.distributed`` the turn is of the
+        whole model's ``c``, from sums gathered over the ranks, and the
+        numbers are those of one process (:mod:`lni_geometry.torch.distributed`).
 
     Notes
     -----
@@ -94,7 +102,10 @@ class Enim(SignOptimizer):
     Lion's kernel does and draws the next step's ``z`` into the buffer while
     each tile is in cache (its key is saved in ``state_dict()``); the first
     step draws its ``z`` in the first pass.
-    Elsewhere torch's operations, one tensor at a time.
+    Elsewhere (a GPU, shards under ``torch.distributed``, other dtypes)
+    :meth:`_fill` draws ``z`` (the same numbers, from the key the previous
+    update drew), then torch's operations or the kernels step, one tensor at
+    a time for torch's.
     A non-finite ``c`` is found from the first pass's ``||c||_1`` and
     refused as :class:`Lion` refuses it (:class:`~lni_geometry.torch.NonFiniteError`),
     with the generator and the ``z`` drawn ahead restored: nothing changes.  The update is ``alpha c + beta z`` with
@@ -130,7 +141,8 @@ class Enim(SignOptimizer):
     _COPIED = SignOptimizer._COPIED + ("angle", "scope", "seed", "_pending")
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, angle, seed=None,
-                 scope="model", foreach=None, telemetry=False, history=True, callback=None):
+                 scope="model", foreach=None, telemetry=False, history=True, callback=None, process_group=None,
+                 all_params=None):
         angle = check_angle(angle)
         if scope not in ENIM_SCOPES:
             raise ValueError(f"scope must be one of {ENIM_SCOPES}, got {scope!r}")
@@ -139,12 +151,17 @@ class Enim(SignOptimizer):
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
         self.angle = angle
         self.scope = scope
-        super().__init__(params, defaults, foreach, telemetry, history, callback)
+        super().__init__(params, defaults, foreach, telemetry, history, callback, process_group, all_params)
         self._device()  # one device, checked now
+        if scope == "tensor" and angle == "lni" and all_params is not None:
+            raise ValueError("scope='tensor' with angle='lni' is not available with all_params (ZeRO-1): a rank "
+                             "does not know, before the step's gather, how many tensors draw an angle")
         #: The generator's seed (drawn from the operating system's entropy when not given:
-        #: torch's global random state is not touched).
+        #: torch's global random state is not touched; under torch.distributed, rank 0's).
         self.seed = int(secrets.randbits(62) if seed is None else seed)
-        self._generator = None  # created on the parameters' device when first needed
+        if seed is None and self._topology is not None:
+            self.seed = self._topology.broadcast_seed(self.seed)
+        self._generator = None  # created when first needed
         self._z = None
         #: The z drawn ahead by the last update (see :meth:`_first_pass`), or None.
         self._pending = None
@@ -174,19 +191,19 @@ class Enim(SignOptimizer):
         return next(iter(devices)) if devices else None
 
     def _gen(self):
-        """The generator of the draws, on the parameters' device, seeded from :attr:`seed` when first made."""
-        device = self._device() or torch.device("cpu")
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device)
+        """The generator of the draws' keys (a CPU ``torch.Generator``, whatever the parameters' device,
+        so that a GPU run draws the keys of a CPU run), seeded from :attr:`seed` when first made."""
+        if self._generator is None:
+            self._generator = torch.Generator()
             self._generator.manual_seed(self.seed)
         return self._generator
 
     # -- random draws --------------------------------------------------------------------
     #
-    # On the CPU every draw is keyed by two words from the optimizer's torch.Generator and
-    # made by the package's counter-based Gaussian (lni_geometry.optim_kernels: fill_normals,
-    # enim_draw, normal_sums): the same Philox stream as sample_vectors, several times
-    # faster than torch's normal_.  Elsewhere torch's normal_ with the generator.
+    # Every draw is keyed by two words from the optimizer's (CPU) torch.Generator and made
+    # by the package's counter-based Gaussian (lni_geometry.optim_kernels: fill_normals,
+    # enim_draw, normal_sums; on a GPU backends.cuda.fill_normals_at): the same Philox
+    # stream as sample_vectors, several times faster than torch's normal_ on the CPU.
 
     #: Draw ``z`` in the fused first pass on the CPU.  A subclass that substitutes
     #: :meth:`_normal_` (a reference stream, in the tests) sets it to False.
@@ -194,45 +211,60 @@ class Enim(SignOptimizer):
 
     def _draw_key(self):
         """Two 32-bit words from the optimizer's generator: the Philox key of one draw."""
-        gen = self._gen()
-        k = torch.randint(0, 2**32, (2,), generator=gen, dtype=torch.int64, device=gen.device)
+        k = torch.randint(0, 2**32, (2,), generator=self._gen(), dtype=torch.int64)
         return tuple(int(x) for x in k.tolist())
 
-    def _normal_(self, zs):
+    def _normal_(self, zs, samples=None):
         """Fill the slices ``zs`` of the buffer (one per tensor) with independent standard normals.
 
-        On the CPU slice ``i`` is Gaussian sample ``i`` under one key from the
-        generator, as the fused first pass draws it; elsewhere torch's
-        ``normal_`` on the whole buffer.
+        A hook for tests that substitute another stream (with
+        ``FUSED_DRAWS = False``); the package's own draws are made by
+        :meth:`_fill` (and the fused kernels).
         """
-        if self._z.device.type == "cpu":
-            dtype = np.dtype(np.float64 if self._z.dtype == torch.float64 else np.float32)
-            address = np.array([[z.data_ptr()] for z in zs], dtype=np.int64).reshape(-1, 1)
-            arrays = optim_kernels.Arrays(address, dtype, dtype, optim_kernels.layout(tuple(z.numel() for z in zs)),
-                                          (self._z,))
-            optim_kernels.fill_normals_many(arrays, self._draw_key())
+        self._fill(None, self._draw_key(), zs=zs, samples=samples)
+
+    def _fill(self, st, key, zs=None, samples=None):
+        """``z`` of every entry from ``key``: coordinate ``j`` of tensor ``t`` (its global index; ``j`` its
+        flat index in the whole tensor, :attr:`StepTensors.runs` for a shard) is coordinate ``j`` of
+        Gaussian sample ``t`` of the package's stream, whichever rank or device draws it.
+
+        On the CPU one launch of :func:`optim_kernels.fill_normals_many`; on a
+        GPU the numba.cuda kernel of
+        :func:`lni_geometry.backends.cuda.fill_normals_at` on torch's current
+        stream, or without numba.cuda, the CPU's draw copied over.
+        """
+        if zs is not None:  # whole tensors, the given slices
+            sizes = [z.numel() for z in zs]
+            runs = [np.array([[0, 0, n]], dtype=np.int64) for n in sizes]
+            index = np.arange(len(zs)) if samples is None else np.asarray(samples, dtype=np.int64)
         else:
-            self._z.normal_(generator=self._gen())
+            sizes = st.sizes
+            runs = st.runs if st.runs is not None else [np.array([[0, 0, n]], dtype=np.int64) for n in sizes]
+            index = np.asarray(st.index, dtype=np.int64)
+        if not runs or not sum(len(r) for r in runs):
+            return
+        every = np.concatenate(runs)
+        owner = np.concatenate([np.full(len(r), i, dtype=np.int64) for i, r in enumerate(runs)])
+        offsets = np.cumsum([0] + sizes[:-1], dtype=np.int64)[owner] + every[:, 0]
+        samples, starts, lengths = index[owner], every[:, 1], every[:, 2]
+        if self._z.device.type == "cpu":
+            _fill_cpu(self._z, key, samples, starts, lengths, offsets)
+        else:
+            _fill_device(self._z, key, samples, starts, lengths, offsets)
 
-    def _lni_angle(self, n):
-        """Draw the turn of LNI in dimension ``n``.
+    @staticmethod
+    def _lni_angle_of(n, key):
+        """The turn of LNI in dimension ``n``: the bisector angle of the ``n`` Gaussian coordinates of
+        ``key`` (``cos t = ||x||_1 / (sqrt(n) ||x||_2)``).
 
-        The bisector angle of a standard Gaussian vector ``x`` of dimension ``n``
-        (``cos t = ||x||_1 / (sqrt(n) ||x||_2)``), drawn with the optimizer's
-        generator: exactly the law of :class:`lni_geometry.theory.BisectorAngle`
-        ``(n)`` and of the turn of :func:`lni_geometry.lni` (the law of
-        ``B sign(B^T c)``), on any device.  On the CPU ``x`` is never stored
-        (:func:`optim_kernels.normal_sums`); elsewhere it is drawn into the
-        buffer of ``z``.
+        Exactly the law of :class:`lni_geometry.theory.BisectorAngle` ``(n)``
+        and of the turn of :func:`lni_geometry.lni` (the law of ``B sign(B^T
+        c)``); ``x`` is never stored (:func:`optim_kernels.normal_sums`, on
+        the CPU, whatever the parameters' device).
         """
         if n <= 1:
             return 0.0
-        if self._z.device.type == "cpu":
-            l1, l2sq = optim_kernels.normal_sums(n, self._draw_key())
-        else:
-            buf = self._z[:n].double()
-            buf.normal_(generator=self._gen())
-            l1, l2sq = torch.stack([buf.abs().sum(), (buf * buf).sum()]).tolist()
+        l1, l2sq = optim_kernels.normal_sums(n, key)
         return math.acos(min(1.0, l1 / math.sqrt(n * l2sq)))
 
     def _angle_for(self, l1, l2sq, nnz):
@@ -247,12 +279,21 @@ class Enim(SignOptimizer):
                 raise type(exc)(f"angle({self.steps + 1}) returned {value!r}: {exc}") from None
         return angle
 
+    # -- under torch.distributed --
+
+    def _check_values(self):
+        return super()._check_values() + [self.seed >> 31, self.seed & (2**31 - 1)]
+
+    def _description(self):
+        angle = self.angle if not callable(self.angle) else getattr(self.angle, "__qualname__", "a callable")
+        return {**super()._description(), "seed": self.seed, "angle": angle, "scope": self.scope,
+                "generator state (SHA-256)": hashlib.sha256(self._gen().get_state().numpy().tobytes()).hexdigest()[:16]}
+
     # -- state --
 
     def _extra_state(self):
         pending = None if self._pending is None else {"key": self._pending.key, "layout": self._pending.layout}
-        gen = None if self._generator is None else self._generator.get_state()
-        return {"steps": self.steps, "seed": self.seed, "generator": gen, "pending": pending}
+        return {"steps": self.steps, "seed": self.seed, "generator": self._gen().get_state(), "pending": pending}
 
     def _parse_extra_state(self, extra):
         """Enim's entry, or Lion's (a warm start: the momenta and ``steps`` are Lion's, the seed and
@@ -266,7 +307,8 @@ class Enim(SignOptimizer):
         if gen is not None and not (isinstance(gen, torch.Tensor) and gen.dtype == torch.uint8):
             raise ValueError(f"state_dict()[{STATE_KEY!r}]['generator'] must be a uint8 tensor, got {gen!r}")
         if pending is not None:
-            pending = PendingDraw(tuple(int(k) for k in pending["key"]), tuple(pending["layout"]), False)
+            layout = tuple(tuple(x) if isinstance(x, list) else x for x in pending["layout"])  # lists: from JSON
+            pending = PendingDraw(tuple(int(k) for k in pending["key"]), layout, False)
         out.update(seed=int(seed), generator=gen, pending=pending)
         return out
 
@@ -289,11 +331,13 @@ class Enim(SignOptimizer):
         return state
 
     def __setstate__(self, state):
+        copied = "_generator_state" in state  # not a call of torch's load_state_dict
         gen = state.pop("_generator_state", None)
         super().__setstate__(state)
-        self._generator, self._z = None, None
-        if gen is not None:
-            self._gen().set_state(gen)
+        if copied:
+            self._generator, self._z = None, None
+            if gen is not None:
+                self._gen().set_state(gen)
 
     # -- the step --
 
@@ -301,7 +345,7 @@ class Enim(SignOptimizer):
         """The flat buffer of ``z`` for the step's tensors (float64 if a parameter is, else float32)."""
         n = sum(st.sizes)
         dtype = torch.float64 if any(p.dtype == torch.float64 for p in st.params) else torch.float32
-        device = st.params[0].device
+        device = st.params[0].device if len(st) else (self._device() or torch.device("cpu"))
         if self._z is None or self._z.numel() != n or self._z.dtype != dtype or self._z.device != device:
             self._z = torch.empty(n, dtype=dtype, device=device)
         return self._z
@@ -315,16 +359,23 @@ class Enim(SignOptimizer):
             start += k
         return views
 
+    def _own_stream(self):
+        """Whether ``z`` comes from the package's stream (not from a test's :meth:`_normal_`)."""
+        return type(self)._normal_ is Enim._normal_
+
     def _fused_draws(self, st):
         """Whether ``z`` is drawn (and the step made) by the kernels alone: every tensor fused, one
         dtype, the buffer's."""
         fused = st.fused
-        return (self.FUSED_DRAWS and self.foreach is None and self._z.device.type == "cpu" and len(fused) == 1
+        return (self.FUSED_DRAWS and self.foreach is None and not self._sharded() and self._z.device.type == "cpu"
+                and len(fused) == 1
                 and len(next(iter(fused.values()))) == len(st) and next(iter(fused)) == self._z.dtype)
 
     def _layout(self, st):
-        """What a z drawn ahead was drawn for: the tensors (position, size) and the buffer's dtype."""
-        return tuple(zip(st.index, st.sizes)) + (str(self._z.dtype),)
+        """What a z drawn ahead was drawn for: the tensors (global index, size of the whole tensor) and
+        the buffer's dtype."""
+        sizes = st.sizes if st.runs is None else [math.prod(shape) for shape in st.shapes]
+        return tuple(zip(st.index, sizes)) + (str(self._z.dtype),)
 
     def _first_pass(self, st, threshold, fresh=False):
         """Draw ``z`` (or take the one the last update drew ahead) and return per tensor the
@@ -334,16 +385,24 @@ class Enim(SignOptimizer):
         (key from the generator, tensor ``i``'s slice = sample ``i``); this
         pass then only reads it.  Without such a ``z`` (the first step, a
         change of which tensors have gradients, ``fresh``) the fused draw
-        makes ``z`` and the sums in one pass; elsewhere :meth:`_normal_`, then
-        the sums.  ``threshold``: per tensor, or None (no counts).
+        makes ``z`` and the sums in one pass.  Elsewhere (shards, a GPU,
+        tensors torch's operations step) :meth:`_fill` draws ``z`` from the
+        key the last update drew (or a new one), so the keys follow one
+        another as on the fused path and the numbers are the same; then the
+        sums.  ``threshold``: per tensor, or None (no counts).
         """
         everything = np.arange(len(st))
         counts = threshold is not None
         thr = threshold if counts else np.zeros(len(st))
         pending, self._pending = self._pending, None
+        samples = np.asarray(st.index, dtype=np.int64)
         if not self._fused_draws(st):
             views = self._views(st)
-            self._normal_(views)
+            if self._own_stream():  # the package's stream, with the keys in the fused path's order
+                ahead = pending is not None and not fresh and pending.layout == self._layout(st)
+                self._fill(st, pending.key if ahead else self._draw_key())
+            else:
+                self._normal_(views, samples)
             sums = np.zeros((len(st), len(optim_kernels.SUMS)))
             for which in st.fused.values():
                 sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g", "z"), z=self._z),
@@ -354,11 +413,11 @@ class Enim(SignOptimizer):
             return sums
         if pending is not None and not fresh and pending.layout == self._layout(st):
             if not pending.filled:  # after load_state_dict or a copy: the buffer is drawn again from its key
-                optim_kernels.fill_normals_many(st.arrays(everything, ("z",), z=self._z), pending.key)
+                optim_kernels.fill_normals_many(st.arrays(everything, ("z",), z=self._z), pending.key, samples)
             return optim_kernels.momentum_sums_many(st.arrays(everything, ("m", "g", "z"), z=self._z), st.beta1,
                                                     thr, counts=counts)
         return optim_kernels.enim_draw_many(st.arrays(everything, ("z", "m", "g"), z=self._z), st.beta1,
-                                            self._draw_key(), threshold=threshold)
+                                            self._draw_key(), samples=samples, threshold=threshold)
 
     @staticmethod
     def _coefficients(sizes, blocks, angles, sums):
@@ -400,54 +459,64 @@ class Enim(SignOptimizer):
             If ``c`` has an inf or a nan; nothing is changed (the generator included).
         """
         loss = self._closure(closure)
-        st = StepTensors(self)
-        if not len(st):
+        st = self._step_tensors()
+        if not len(st) and not self._sharded():
             self.steps += 1
             return loss
         self._buffer(st)
         generator = self._gen().get_state()
         pending = self._pending
         try:
-            blocks, angles, sums, coef, applied = self._plan(st)
+            blocks, table, coef, applied = self._plan(st)
         except BaseException:  # nothing changed: the generator, the draw ahead, the momenta
             self._gen().set_state(generator)
             self._pending = None if pending is None else pending._replace(filled=False)
             st.forget_created()
             raise
-        self._update(st, blocks, coef)
+        self._update(st, table, blocks, coef)
         self.steps += 1
-        if self.telemetry_enabled:
-            self._record(st, sums[:, :6], applied)
+        if self.telemetry_enabled and table.index:
+            self._record(table._replace(sums=table.sums[:, :6]), applied)
         return loss
 
     def _plan(self, st):
-        """Pass 1 and what follows from it: the sums, the checks, the angles and the coefficients.
+        """Pass 1 and what follows from it: the sums (over the ranks when sharded), the checks, the
+        angles and the coefficients.
 
         Nothing is written but the buffer of ``z`` and the generator's state.
+        Returns the blocks (lists of rows of the table: the model, or each
+        tensor), the :class:`~lni_geometry.torch.base.StepTable`, ``(alpha,
+        beta)`` per block and the angle applied.
         """
-        sizes = st.sizes
-        blocks = [list(range(len(st)))] if self.scope == "model" else [[i] for i in range(len(st))]
-        block_sizes = [sum(sizes[i] for i in block) for block in blocks]
-        if self.angle == "lni":  # drawn before the direction
-            angles = [self._lni_angle(n) for n in block_sizes]
+        lni = self.angle == "lni"
+        if lni:  # drawn before the direction: the keys now, the angles once the sizes are known
+            keys = [self._draw_key() for _ in range(1 if self.scope == "model" else len(st))]
 
         # Pass 1: draw z; the sums of c (formed from m and g) and of z against c.
         threshold = self._thresholds(st, st.fused) if self.telemetry_enabled else None
-        sums = self._first_pass(st, threshold)
-        bad = [i for i in range(len(st)) if not math.isfinite(sums[i, 0])]
+        table = self._gather(st, self._first_pass(st, threshold))
+        bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
         if bad:
-            self._refuse(st, bad)
+            self._refuse(st, table, bad)
 
         # The angle of each block (the model, or each tensor), then the coefficients of
         # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
         # equal to the gradient's can do it) is drawn again.
-        if self.angle != "lni":
+        sizes, sums = table.sizes, table.sums
+        rows = len(sizes)
+        blocks = [list(range(rows))] if self.scope == "model" else [[r] for r in range(rows)]
+        if lni:
+            if len(keys) != len(blocks):
+                raise RuntimeError(f"{len(blocks)} tensors have a gradient on some rank, {len(keys)} here: "
+                                   "scope='tensor' with angle='lni' needs every rank to hold every tensor")
+            angles = [self._lni_angle_of(sum(sizes[r] for r in block), key) for block, key in zip(blocks, keys)]
+        else:
             angles = [self._angle_for(*(math.fsum(sums[block, k]) for k in range(3))) for block in blocks]
         for _ in range(100):
             coef = self._coefficients(sizes, blocks, angles, sums)
             if coef is not None:
                 break
-            sums[:, 6:8] = self._first_pass(st, None, fresh=True)[:, 6:8]
+            sums[:, 6:8] = self._gather(st, self._first_pass(st, None, fresh=True)).sums[:, 6:8]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
@@ -459,28 +528,32 @@ class Enim(SignOptimizer):
             applied = angles[0]
         else:
             applied = math.acos(max(-1.0, min(1.0, along / math.sqrt(n_all * c2_all))))
-        return blocks, angles, sums, coef, applied
+        return blocks, table, coef, applied
 
-    def _update(self, st, blocks, coef):
+    def _update(self, st, table, blocks, coef):
         """Pass 2: step the weights by ``u = alpha c + beta z``, and the momenta; fused, draw the
-        next step's ``z`` on the way."""
-        alpha, beta = np.zeros(len(st)), np.zeros(len(st))
+        next step's ``z`` on the way (sharded: its key, for the next step's first pass)."""
+        row_alpha, row_beta = np.zeros(len(table.sizes)), np.zeros(len(table.sizes))
         for block, (a, b) in zip(blocks, coef):
-            alpha[block], beta[block] = a, b
+            row_alpha[block], row_beta[block] = a, b
+        alpha, beta = row_alpha[table.entry_row], row_beta[table.entry_row]
         hyper = (st.beta1, st.beta2, alpha, beta, st.lr, st.weight_decay)
         fused = st.fused if self.foreach is None else {}
         ahead = self._fused_draws(st)
         next_key = self._draw_key() if ahead else None
+        samples = np.asarray(st.index, dtype=np.int64)
         done = []
         for dtype, which in fused.items():
             if dtype != self._z.dtype:
                 continue
             optim_kernels.enim_update_many(st.arrays(which, ("p", "m", "g", "z"), z=self._z),
-                                           *(x[which] for x in hyper), next_key=next_key, samples=which)
+                                           *(x[which] for x in hyper), next_key=next_key, samples=samples[which])
             mark_written([st.params[i] for i in which] + [st.moms[i] for i in which])
             done += which.tolist()
         if ahead:
             self._pending = PendingDraw(next_key, self._layout(st), True)
+        elif self._own_stream():  # the key of the next step's z, in the fused path's order
+            self._pending = PendingDraw(self._draw_key(), self._layout(st), False)
         views = self._views(st) if len(done) < len(st) else None
         for i in sorted(set(range(len(st))) - set(done)):
             p, m, g, z = st.params[i], st.moms[i], st.grads[i], views[i]
@@ -490,3 +563,31 @@ class Enim(SignOptimizer):
             c = torch.mul(m, b1).add_(g, alpha=1.0 - b1)
             p.add_(z.mul_(b_i).add_(c, alpha=a_i), alpha=-lr_i)
             m.mul_(b2).add_(g, alpha=1.0 - b2)
+
+
+def _fill_cpu(z, key, samples, starts, lengths, offsets):
+    """:meth:`Enim._fill` on the CPU: one launch of :func:`optim_kernels.fill_normals_many` over the runs."""
+    dtype = np.dtype(np.float64 if z.dtype == torch.float64 else np.float32)
+    address = (z.data_ptr() + offsets * dtype.itemsize).reshape(-1, 1)
+    arrays = optim_kernels.Arrays(address, dtype, dtype, optim_kernels.layout(tuple(lengths.tolist())), (z,))
+    optim_kernels.fill_normals_many(arrays, key, samples, starts)
+
+
+def _fill_device(z, key, samples, starts, lengths, offsets):
+    """:meth:`Enim._fill` on a GPU: the numba.cuda kernel on torch's current stream, zero-copy; without a
+    usable numba.cuda, the CPU's draw copied over (the same numbers, slower)."""
+    try:
+        from numba import cuda
+
+        from ..backends.cuda import fill_normals_at
+
+        usable = cuda.is_available()
+    except ImportError:
+        usable = False
+    if usable:
+        stream = cuda.external_stream(torch.cuda.current_stream(z.device).cuda_stream)
+        fill_normals_at(cuda.as_cuda_array(z), key, samples, starts, lengths, offsets, stream=stream)
+        return
+    host = torch.empty(z.shape, dtype=z.dtype)
+    _fill_cpu(host, key, samples, starts, lengths, offsets)
+    z.copy_(host)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .. import optim_kernels
-from .base import SignOptimizer, StepTensors, mark_written, torch_momentum_sums
+from .base import SignOptimizer, mark_written, torch_momentum_sums
 
 __all__ = ["Lion"]
 
@@ -72,6 +72,20 @@ class Lion(SignOptimizer):
         none (``False``) or the last ``history``.
     callback : callable, optional
         Called with each step's telemetry dict (a logger's hook).
+    process_group : ProcessGroup, None or False
+        Under ``torch.distributed`` (:mod:`lni_geometry.torch.distributed`):
+        ``None`` (default) finds it: the device mesh's group of DTensor
+        parameters (FSDP2), else the default group once
+        ``torch.distributed`` is initialised (the parameters then are
+        replicated, as under DDP, or spread with ``all_params``), else one
+        process; ``False``: this process alone.  Sharded, the telemetry is
+        the whole model's, summed over the ranks, and a non-finite ``c`` on
+        any rank is refused on every rank.
+    all_params : iterable of tensors or of (name, tensor) pairs, optional
+        Every parameter of the model in one process's order, where each
+        rank's optimizer steps some of them
+        (``ZeroRedundancyOptimizer(model.parameters(), optimizer_class=Lion,
+        all_params=list(model.named_parameters()))``): their global places.
 
     Attributes
     ----------
@@ -139,9 +153,9 @@ class Lion(SignOptimizer):
     """
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, foreach=None, telemetry=False,
-                 history=True, callback=None):
+                 history=True, callback=None, process_group=None, all_params=None):
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
-        super().__init__(params, defaults, foreach, telemetry, history, callback)
+        super().__init__(params, defaults, foreach, telemetry, history, callback, process_group, all_params)
 
     @torch.compiler.disable
     @torch.no_grad()
@@ -154,12 +168,13 @@ class Lion(SignOptimizer):
             If ``c`` has an inf or a nan; nothing is changed.
         """
         loss = self._closure(closure)
-        st = StepTensors(self)
-        telemetry = self.telemetry_enabled and len(st) > 0
+        st = self._step_tensors()
+        sharded = self._sharded()
+        telemetry = self.telemetry_enabled and (len(st) > 0 or sharded)
         summed, rest = st.fused, st.rest(st.fused)  # the kernels sum CPU float32/float64, whatever steps them
 
         # Before anything is written: the telemetry's sums, or the count of non-finite
-        # entries of m and g; either finds a non-finite c.
+        # entries of m and g; either finds a non-finite c (summed over the ranks when sharded).
         if telemetry:
             sums = np.zeros((len(st), len(optim_kernels.SUMS)))
             threshold = self._thresholds(st, summed)
@@ -169,16 +184,20 @@ class Lion(SignOptimizer):
             if rest:
                 sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]),
                                                               float(threshold[i])).cpu() for i in rest]).numpy()
-            bad = np.flatnonzero(~np.isfinite(sums[:, 0])).tolist()
+            table = self._gather(st, sums[:, :6])
+            bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
         else:
-            bad = [int(i) for which in summed.values()
-                   for i in which[optim_kernels.finite_many(st.arrays(which, ("m", "g"))).any(axis=1)]]
+            nonfinite = np.zeros(len(st))
+            for which in summed.values():
+                nonfinite[which] = optim_kernels.finite_many(st.arrays(which, ("m", "g"))).sum(axis=1)
             if rest:
-                ok = torch.stack([(torch.isfinite(st.moms[i]).all() & torch.isfinite(st.grads[i]).all()).cpu()
-                                  for i in rest]).tolist()
-                bad += [i for i, good in zip(rest, ok) if not good]
+                bad_m = [(~torch.isfinite(st.moms[i])).sum() for i in rest]
+                bad_g = [(~torch.isfinite(st.grads[i])).sum() for i in rest]
+                nonfinite[rest] = (torch.stack(bad_m) + torch.stack(bad_g)).cpu().numpy()
+            table = self._gather(st, nonfinite[:, None])
+            bad = np.flatnonzero(table.sums[:, 0] > 0).tolist()
         if bad:
-            self._refuse(st, sorted(bad))
+            self._refuse(st, table, bad)
 
         fused = st.rounding() if self.foreach is None else {}  # where the kernel's step has torch's bits
         for which in fused.values():
@@ -192,8 +211,8 @@ class Lion(SignOptimizer):
             self._torch_step([st.params[i] for i in mine], [st.grads[i] for i in mine], [st.moms[i] for i in mine],
                              *(float(x[i0]) for x in (st.lr, st.weight_decay, st.beta1, st.beta2)))
         self.steps += 1
-        if telemetry:
-            self._record(st, sums)
+        if telemetry and table.index:
+            self._record(table)
         return loss
 
     def _torch_step(self, params, grads, moms, lr, wd, beta1, beta2):
