@@ -126,7 +126,7 @@ def caught(fn):
     """(error type name, message) or None."""
     try:
         fn()
-    except (NonFiniteError, DistributedError, RuntimeError, ValueError) as exc:
+    except (NonFiniteError, DistributedError, RuntimeError, ValueError, MemoryError) as exc:
         return type(exc).__name__, str(exc)
     return None
 
@@ -176,8 +176,13 @@ def sharded(results, world, mesh, ckpt, mode):
         zero = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=Lion if name == "lion" else Enim,
                                        **ZERO_KWARGS[name], all_params=list(model.named_parameters()))
         run(model, zero, STEPS)
-        results[f"zero/{name}"] = ([p.detach().clone() for p in model.parameters()], None,
-                                   telemetry_of(zero.optim))
+        index = {id(p): i for i, p in enumerate(model.parameters())}
+        mine = {index[id(p)]: m["exp_avg"].clone() for p, m in zero.optim.state.items()}
+        every = [None] * world
+        torch.distributed.all_gather_object(every, mine)
+        moms = {i: m for part in every for i, m in part.items()}
+        results[f"zero/{name}"] = ([p.detach().clone() for p in model.parameters()],
+                                   [moms[i] for i in range(len(index))], telemetry_of(zero.optim))
     # resharding: a run saved at SAVE_AT steps (this world size), resumed elsewhere
     model = sharded_model(world, mesh, False)
     opt = OPTIMIZERS["enim_lni"](model.parameters())
@@ -200,30 +205,70 @@ ZERO_KWARGS = {"lion": {"lr": 0.01, "betas": (0.9, 0.99), "weight_decay": 0.1, "
                "enim_float": {"lr": 0.01, "angle": 0.7, "seed": 7, "telemetry": True}}
 
 
+def snapshot(model, opt):
+    """Everything a refused step must leave as it was: weights, momenta, steps, the state's entries,
+    and Enim's generator and pending draw."""
+    weights, moms = state_of(model, opt)
+    gen = opt._gen().get_state().clone() if hasattr(opt, "seed") else None
+    return weights, moms, opt.steps, len(opt.state), gen, getattr(opt, "_pending", None)
+
+
+def same(a, b):
+    tensors = [(x, y) for x, y in zip(a[0] + a[1], b[0] + b[1]) if x is not None or y is not None]
+    gens = a[4] is None and b[4] is None or torch.equal(a[4], b[4])
+    return all(x is not None and y is not None and torch.equal(x, y) for x, y in tensors) and a[2:4] == b[2:4] \
+        and gens and a[5] == b[5]
+
+
+class FailingEnim(Enim):
+    """Enim whose first pass fails on the ranks given (a local error after the step's tensors are gathered)."""
+
+    fail_here = False
+
+    def _first_pass(self, st, threshold, fresh=False):
+        if self.fail_here:
+            raise MemoryError("out of memory (planted)")
+        return super()._first_pass(st, threshold, fresh)
+
+
 def faults(results, world, mesh):
     """Collective failures: every rank must raise the same error and change nothing."""
     rank = torch.distributed.get_rank()
+    last = rank == world - 1
     for name in ("lion", "enim_lni"):
-        for fault in ("nan_on_last_rank", "lr_on_last_rank", "steps_on_last_rank"):
+        for fault in ("nan_on_last_rank", "lr_on_last_rank", "steps_on_last_rank", "telemetry_on_first_rank_only",
+                      "local_error_on_last_rank"):
+            if fault == "local_error_on_last_rank" and name == "lion":
+                continue
             model = sharded_model(world, mesh, False)
-            opt = OPTIMIZERS[name](model.parameters())
-            run(model, opt, 2, mesh)
-            before = state_of(model, opt), opt.steps
+            if fault == "telemetry_on_first_rank_only":
+                maker = {"lion": lambda ps: Lion(ps, lr=0.01, telemetry=rank == 0),
+                         "enim_lni": lambda ps: Enim(ps, lr=0.01, angle="lni", seed=5, telemetry=rank == 0)}[name]
+                opt = maker(model.parameters())
+            elif fault == "local_error_on_last_rank":
+                opt = FailingEnim(model.parameters(), lr=0.01, angle="lni", seed=5, telemetry=True)
+            else:
+                opt = OPTIMIZERS[name](model.parameters())
+            if fault != "telemetry_on_first_rank_only":
+                run(model, opt, 2, mesh)
+            before = snapshot(model, opt)
             feed(model, 2, mesh)
-            if rank == world - 1:
+            if last:
                 if fault == "nan_on_last_rank":
                     local = next(p for p in model.parameters() if p.to_local().numel()).grad.to_local()
                     local.view(-1)[0] = float("nan")
                 elif fault == "lr_on_last_rank":
                     opt.param_groups[0]["lr"] = 0.02
-                else:
+                elif fault == "steps_on_last_rank":
                     opt.steps += 1
+                elif fault == "local_error_on_last_rank":
+                    opt.fail_here = True
             error = caught(opt.step)
-            if fault == "steps_on_last_rank" and rank == world - 1:
+            if fault == "steps_on_last_rank" and last:
                 opt.steps -= 1
-            after = state_of(model, opt), opt.steps
-            unchanged = all(torch.equal(a, b) for a, b in zip(before[0][0] + before[0][1], after[0][0] + after[0][1])
-                            if a is not None) and before[1] == after[1]
+            unchanged = same(before, snapshot(model, opt))
+            if fault == "telemetry_on_first_rank_only":  # refused again, not let through, at the next step
+                error = (error, caught(opt.step))
             every = [None] * world
             torch.distributed.all_gather_object(every, (error, unchanged))
             results[f"fault/{name}/{fault}"] = every
@@ -235,12 +280,15 @@ def faults(results, world, mesh):
                                    all_params=list(model.named_parameters()))
     for p, g in zip(model.parameters(), full_grads(model, 0)):
         p.grad = g
-    if rank == world - 1:
+    if last:
         mine = zero.optim.param_groups[0]["params"][0]
         mine.grad = mine.grad.to_sparse()
+    before = [p.detach().clone() for p in model.parameters()], len(zero.optim.state), zero.optim.steps
     error = caught(zero.optim.step)
+    after = [p.detach().clone() for p in model.parameters()], len(zero.optim.state), zero.optim.steps
+    unchanged = all(torch.equal(a, b) for a, b in zip(before[0], after[0])) and before[1:] == after[1:]
     every = [None] * world
-    torch.distributed.all_gather_object(every, (error, True))
+    torch.distributed.all_gather_object(every, (error, unchanged))
     results["fault/zero/sparse_on_last_rank"] = every
     # DDP: Enim with seed=None on a DDP model, each rank its own batches: the replicas stay equal
     from torch.nn.parallel import DistributedDataParallel
@@ -265,12 +313,23 @@ def faults(results, world, mesh):
     opt = Enim(model.parameters(), lr=0.01, angle=0.3, seed=rank)
     for p, g in zip(model.parameters(), full_grads(model, 0)):
         p.grad = g
-    before = [p.detach().clone() for p in model.parameters()]
+    before = snapshot(model, opt)
     error = caught(opt.step)
-    unchanged = all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    error = (error, caught(opt.step))  # refused again at the next step, not let through
+    unchanged = same(before, snapshot(model, opt))
     every = [None] * world
     torch.distributed.all_gather_object(every, (error, unchanged))
     results["fault/ddp/seed_differs"] = every
+    # a copy of an optimizer bound to a named process group is refused (the group cannot be copied)
+    import copy
+
+    try:
+        copy.deepcopy(Lion(build().parameters(), lr=0.01, process_group=torch.distributed.group.WORLD))
+        results["copy/named_group"] = None
+    except TypeError as exc:
+        results["copy/named_group"] = str(exc)
+    opt = Lion(build().parameters(), lr=0.01)  # the default group is found again by a copy
+    results["copy/found_group"] = copy.deepcopy(opt)._topology.world
 
 
 def main():

@@ -164,7 +164,8 @@ def test_ddp_replicas_stay_equal_with_seed_none(runs, world):
 
 FAULTS = ["fault/lion/nan_on_last_rank", "fault/enim_lni/nan_on_last_rank", "fault/lion/lr_on_last_rank",
           "fault/enim_lni/lr_on_last_rank", "fault/lion/steps_on_last_rank", "fault/enim_lni/steps_on_last_rank",
-          "fault/zero/sparse_on_last_rank", "fault/ddp/seed_differs"]
+          "fault/lion/telemetry_on_first_rank_only", "fault/enim_lni/telemetry_on_first_rank_only",
+          "fault/enim_lni/local_error_on_last_rank", "fault/zero/sparse_on_last_rank", "fault/ddp/seed_differs"]
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -173,15 +174,30 @@ def test_a_fault_on_one_rank_is_the_same_error_on_every_rank_and_changes_nothing
     every = runs[world][fault]
     assert len(every) == world
     errors = [e for e, _ in every]
-    assert errors[0] is not None, "the step was not refused"
+    twice = "telemetry" in fault or "seed" in fault  # (first step, next step): both refused
+    firsts = [e[0] for e in errors] if twice else errors
+    assert firsts[0] is not None, "the step was not refused"
     assert all(e == errors[0] for e in errors), f"the ranks raised different errors: {errors}"
+    if twice:
+        assert errors[0][1] is not None and errors[0][1][0] == "DistributedError", "the next step was let through"
     expected = "NonFiniteError" if "nan" in fault else "DistributedError"
-    assert errors[0][0] == expected
-    assert all(unchanged for _, unchanged in every), "a refused step changed weights, momenta or steps"
+    assert firsts[0][0] == expected
+    assert all(unchanged for _, unchanged in every), \
+        "a refused step changed weights, momenta, steps, the state's entries or Enim's generator"
     if "nan" in fault:
-        assert "gradient 1 nan" in errors[0][1]
-    if "lr" in fault or "seed" in fault:
-        assert f"rank {world - 1}" in errors[0][1] or "rank 1" in errors[0][1]
+        assert "gradient 1 nan" in firsts[0][1]
+    if "lr" in fault:
+        assert f"rank {world - 1}" in firsts[0][1]
+    if "seed" in fault:
+        assert "disagree on 'seed'" in firsts[0][1]
+    if "local_error" in fault:
+        assert f"rank {world - 1}: MemoryError: out of memory (planted)" in firsts[0][1]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_copies_find_their_group_again_or_are_refused(runs, world):
+    assert "cannot be copied or pickled" in runs[world]["copy/named_group"]
+    assert runs[world]["copy/found_group"] == world
 
 
 def test_shard_runs_of_a_plain_tensor_and_fill_at_global_coordinates():
@@ -212,8 +228,9 @@ def test_process_group_false_and_bad_arguments():
 
 
 def test_enim_takes_the_same_z_on_every_path():
-    """The fused CPU path and the path of torch's operations (a GPU's, with the z of the package's
-    stream) draw the same keys in the same order: the same LNI angles, and weights equal to rounding."""
+    """The fused CPU path and the path of torch's operations (the path a GPU, shards and other dtypes
+    take, here on the CPU) draw the same keys in the same order: the same LNI angles, and weights equal
+    to rounding."""
     from lni_geometry.torch import Enim
 
     gen = torch.Generator().manual_seed(0)
@@ -237,11 +254,15 @@ def test_enim_takes_the_same_z_on_every_path():
 def test_the_device_fill_without_numba_cuda_copies_the_cpus_draw():
     from lni_geometry.torch.enim import _fill_cpu, _fill_device
 
+    from lni_geometry import optim_kernels
+
     args = ((9, 4), np.array([5, 5]), np.array([3, 100]), np.array([10, 6]), np.array([0, 10]))
-    a, b = torch.empty(16), torch.empty(16)
-    _fill_cpu(a, *args)
+    b = torch.empty(16)
     _fill_device(b, *args)  # no GPU here: the copy path
-    assert torch.equal(a, b)
+    want = np.empty(16, np.float32)
+    for s, start, n, o in zip(*args[1:]):  # each run: its coordinates of its sample, drawn whole
+        optim_kernels.fill_normals(want[o:o + n], (9, 4), sample=int(s), start=int(start))
+    assert np.array_equal(b.numpy(), want)
 
 
 def test_bench_world_two_times_every_row_and_the_collective():

@@ -402,6 +402,8 @@ class SignOptimizer(torch.optim.Optimizer):
         self.all_params = None if all_params is None else list(all_params)
         #: Where the parameters live (:class:`~lni_geometry.torch.distributed.Topology`; None: one process).
         self._topology = topology_of(process_group, self.param_groups, self.all_params)
+        # a process group named here cannot be found again by a copy (process groups do not pickle)
+        self._named_group = self._topology is not None and process_group is not None
 
     def add_param_group(self, param_group):
         merged = dict(self.defaults)
@@ -425,13 +427,16 @@ class SignOptimizer(torch.optim.Optimizer):
     def _thresholds(self, st, fused):
         """Per entry: :data:`REVIVED_FRACTION` times the RMS of its group's momenta (before the step;
         over every rank's shards under torch.distributed)."""
-        m2 = np.zeros(len(st))
-        for which in fused.values():
-            m2[which] = optim_kernels.c_sums_many(st.arrays(which, ("m",)))[:, 1]
-        rest = st.rest(fused)
-        if rest:
-            m2[rest] = torch.stack([torch_square_norm(st.moms[i]).cpu() for i in rest]).numpy()
-        table = self._gather(st, m2.reshape(-1, 1))
+        def local():
+            m2 = np.zeros(len(st))
+            for which in fused.values():
+                m2[which] = optim_kernels.c_sums_many(st.arrays(which, ("m",)))[:, 1]
+            rest = st.rest(fused)
+            if rest:
+                m2[rest] = torch.stack([torch_square_norm(st.moms[i]).cpu() for i in rest]).numpy()
+            return m2
+
+        table = self._gather(st, self._local(st, local).reshape(-1, 1))
         total, count = {}, {}
         for gi, k, x in zip(table.groups, table.sizes, table.sums[:, 0].tolist()):
             total[gi] = total.get(gi, 0.0) + x
@@ -444,6 +449,17 @@ class SignOptimizer(torch.optim.Optimizer):
     def _sharded(self):
         """Whether the parameters are spread over ranks (FSDP2 DTensors, ZeRO-1)."""
         return self._topology is not None and self._topology.sharded is not None
+
+    def _local(self, st, work, width=1):
+        """``work()``, this rank's part of a step before a gather.  Sharded, an error in it reaches
+        every rank through the gather (the others would wait for ever), and every rank raises it."""
+        if not self._sharded():
+            return work()
+        try:
+            return work()
+        except Exception as exc:
+            self._gather(st, np.zeros((len(st), width)), failed=f"{type(exc).__name__}: {exc}")
+            raise
 
     def _step_tensors(self):
         """The step's :class:`StepTensors`, after (under torch.distributed, at the first step) the
@@ -465,13 +481,15 @@ class SignOptimizer(torch.optim.Optimizer):
             values += [float(lr_value(g["lr"])), g["betas"][0], g["betas"][1], g["weight_decay"]]
         return values
 
-    def _check_values(self):
-        """What every rank must agree on at every step: steps, then each group's settings."""
-        return [self.steps] + self._settings()
+    def _check_values(self, st=None):
+        """What every rank must agree on at every step: steps, whether the telemetry is on (it adds a
+        gather), then each group's settings."""
+        return [self.steps, float(self.telemetry_enabled)] + self._settings()
 
     def _description(self):
         """What every rank must agree on before the first step (see :meth:`Topology.agree`)."""
         return {"optimizer": type(self).__name__, "steps": self.steps, "settings": self._settings(),
+                "telemetry": self.telemetry_enabled, "foreach": self.foreach,
                 "parameters": self._topology.described(self.param_groups)}
 
     def _agree(self):
@@ -492,7 +510,7 @@ class SignOptimizer(torch.optim.Optimizer):
             return StepTable(st.index, st.groups, st.sizes, st.names, st.shapes, columns, np.arange(len(st)))
         index, groups, counted = (st.index, st.groups, st.counted) if st is not None else ([], [], [])
         present, row_groups, total = topo.table(topo.count(self.param_groups), index, groups, columns, counted,
-                                                self._check_values(), failed)
+                                                self._check_values(st), failed)
         described = topo.described(self.param_groups)
         shapes = [described[r][1] for r in present]
         return StepTable(present.tolist(), row_groups.tolist(), [math.prod(x) for x in shapes],
@@ -637,6 +655,9 @@ class SignOptimizer(torch.optim.Optimizer):
             post.remove()
 
     def __getstate__(self):
+        if getattr(self, "_named_group", False) and self._topology.sharded != "dtensor":
+            raise TypeError(f"{type(self).__name__} steps on the process group given as process_group=, which "
+                            "cannot be copied or pickled; save and load its state_dict() instead")
         state = super().__getstate__()
         state.update({k: getattr(self, k) for k in self._COPIED})
         state["_alone"] = self._topology is None  # a process group is not copied: found again

@@ -9,7 +9,8 @@ rest.  Three settings, found from the parameters (:func:`topology_of`):
   gradients, so every rank computes the same step with no collective.  What
   can differ is checked once, at the first step (one ``all_gather_object``):
   the seed (``seed=None`` is drawn on rank 0 and broadcast at construction),
-  the hyperparameters and the parameters' shapes.
+  the hyperparameters, the telemetry switch and the parameters' shapes
+  (checked again at every step until the ranks agree).
 - **sharded, DTensors** (FSDP2 ``fully_shard``: each parameter a DTensor on
   a one-dimensional mesh, placement ``Shard(d)`` with uneven or empty shards,
   or ``Replicate()``): each rank steps its local shard.
@@ -38,14 +39,15 @@ number whichever rank draws it, for any world size and sharding.  Counts are
 exact; Lion's weights and momenta are bit for bit those of one process (its
 step uses no sum).  The float64 sums of one tensor are added in another
 order when the tensor is split (each shard's tiles, then the shards in rank
-order): with ``u = 2**-53``, a sum of ``N`` terms of one sign computed in
-tiles of 512 entries in fixed order has a relative error below
-``(N/512 + 9 + W) u`` from the exact sum (at ``N = 10**7``, ``W = 2``:
-``2.2e-12``), so the telemetry and Enim's coefficients ``alpha``, ``beta``
-differ from one process by at most twice that; a float32 weight then rounds
-differently only where its float64 value lies that close to a rounding
-boundary (a 1-ulp difference in about ``1e-12 / 2**-24 = 2e-5`` of the
-entries per step).
+order): with ``u = 2**-53``, a sum of ``N`` terms computed in tiles of 512
+entries in fixed order is within ``(N/512 + 9 + W) u`` of the exact sum,
+relative to the sum of the terms' sizes (at ``N = 10**7``, ``W = 2``:
+``2.2e-12``; a relative error for the sums of one sign, a fraction of
+``sum |c_i z_i|`` for ``c . z``), so the telemetry and Enim's coefficients
+``alpha``, ``beta`` move by amounts of that order; a float32 weight then
+rounds differently only where its float64 value lies that close to a
+rounding boundary (a 1-ulp difference in about ``1e-12 / 2**-24 = 2e-5`` of
+the entries per step, for the same gradients).
 """
 
 from __future__ import annotations
@@ -198,20 +200,21 @@ class Topology:
         """Raise :class:`DistributedError` on every rank unless every rank's ``description`` is equal.
 
         ``description``: a dict of what must agree (hyperparameters, seed,
-        shapes); the first differing key is named with each rank's value.
+        shapes); the first differing key (in the dict's order) is named with
+        each rank's value.  Until every rank agrees, every step checks again.
         """
         every = self.gather_objects(description)
-        self.agreed = True
         first = every[0]
         for rank, d in enumerate(every[1:], 1):
             if d != first:
-                keys = [k for k in sorted(set(first) | set(d)) if first.get(k) != d.get(k)]
+                keys = [k for k in list(first) + [k for k in d if k not in first] if first.get(k) != d.get(k)]
                 k = keys[0]
                 raise DistributedError(
                     f"the ranks disagree on {k!r}: rank 0 has {_short(first.get(k))}, rank {rank} has "
                     f"{_short(d.get(k))} "
                     f"(also differing: {keys[1:] or 'nothing else'}); every rank must build the optimizer with "
                     "the same settings, seed and parameters.  Nothing was changed.")
+        self.agreed = True
 
     def table(self, rows, entry_index, groups, columns, counted, check, failed=None):
         """Gather per-tensor columns over the ranks: one ``all_gather``.
@@ -297,7 +300,7 @@ def topology_of(process_group, param_groups, all_params=None):
             raise ValueError("process_group=False steps this process alone; DTensor parameters and all_params "
                              "need a process group")
         return None
-    if process_group is not None and process_group is not True and not _is_group(process_group):
+    if process_group is not None and not _is_group(process_group):
         raise TypeError(f"process_group must be None, False or a torch.distributed process group, got "
                         f"{process_group!r}")
     dist = _dist() if dist_available() else None

@@ -281,8 +281,11 @@ class Enim(SignOptimizer):
 
     # -- under torch.distributed --
 
-    def _check_values(self):
-        return super()._check_values() + [self.seed >> 31, self.seed & (2**31 - 1)]
+    def _check_values(self, st=None):
+        values = super()._check_values(st) + [self.seed >> 31, self.seed & (2**31 - 1)]
+        if self.scope == "tensor" and self.angle == "lni" and st is not None:  # one LNI key per tensor
+            values.append(len(st))
+        return values
 
     def _description(self):
         angle = self.angle if not callable(self.angle) else getattr(self.angle, "__qualname__", "a callable")
@@ -463,7 +466,7 @@ class Enim(SignOptimizer):
         if not len(st) and not self._sharded():
             self.steps += 1
             return loss
-        self._buffer(st)
+        self._local(st, lambda: self._buffer(st), 8)
         generator = self._gen().get_state()
         pending = self._pending
         try:
@@ -494,7 +497,7 @@ class Enim(SignOptimizer):
 
         # Pass 1: draw z; the sums of c (formed from m and g) and of z against c.
         threshold = self._thresholds(st, st.fused) if self.telemetry_enabled else None
-        table = self._gather(st, self._first_pass(st, threshold))
+        table = self._gather(st, self._local(st, lambda: self._first_pass(st, threshold), 8))
         bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
         if bad:
             self._refuse(st, table, bad)
@@ -516,7 +519,8 @@ class Enim(SignOptimizer):
             coef = self._coefficients(sizes, blocks, angles, sums)
             if coef is not None:
                 break
-            sums[:, 6:8] = self._gather(st, self._first_pass(st, None, fresh=True)).sums[:, 6:8]
+            again = self._local(st, lambda: self._first_pass(st, None, fresh=True), 8)
+            sums[:, 6:8] = self._gather(st, again).sums[:, 6:8]
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef

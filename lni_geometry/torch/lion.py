@@ -80,7 +80,9 @@ class Lion(SignOptimizer):
         replicated, as under DDP, or spread with ``all_params``), else one
         process; ``False``: this process alone.  Sharded, the telemetry is
         the whole model's, summed over the ranks, and a non-finite ``c`` on
-        any rank is refused on every rank.
+        any rank is refused on every rank.  An optimizer given a group here
+        (other than its DTensors' own) cannot be copied or pickled: process
+        groups do not pickle.
     all_params : iterable of tensors or of (name, tensor) pairs, optional
         Every parameter of the model in one process's order, where each
         rank's optimizer steps some of them
@@ -175,29 +177,11 @@ class Lion(SignOptimizer):
 
         # Before anything is written: the telemetry's sums, or the count of non-finite
         # entries of m and g; either finds a non-finite c (summed over the ranks when sharded).
-        if telemetry:
-            sums = np.zeros((len(st), len(optim_kernels.SUMS)))
-            threshold = self._thresholds(st, summed)
-            for which in summed.values():
-                sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g")), st.beta1[which],
-                                                               threshold[which], rounded=True)
-            if rest:
-                sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]),
-                                                              float(threshold[i])).cpu() for i in rest]).numpy()
-            table = self._gather(st, sums[:, :6])
-            bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
-        else:
-            nonfinite = np.zeros(len(st))
-            for which in summed.values():
-                nonfinite[which] = optim_kernels.finite_many(st.arrays(which, ("m", "g"))).sum(axis=1)
-            if rest:
-                bad_m = [(~torch.isfinite(st.moms[i])).sum() for i in rest]
-                bad_g = [(~torch.isfinite(st.grads[i])).sum() for i in rest]
-                nonfinite[rest] = (torch.stack(bad_m) + torch.stack(bad_g)).cpu().numpy()
-            table = self._gather(st, nonfinite[:, None])
-            bad = np.flatnonzero(table.sums[:, 0] > 0).tolist()
-        if bad:
-            self._refuse(st, table, bad)
+        try:
+            table = self._before_writing(st, telemetry, summed, rest)
+        except BaseException:  # a refused step changes nothing: not even the momenta it created
+            st.forget_created()
+            raise
 
         fused = st.rounding() if self.foreach is None else {}  # where the kernel's step has torch's bits
         for which in fused.values():
@@ -214,6 +198,42 @@ class Lion(SignOptimizer):
         if telemetry and table.index:
             self._record(table)
         return loss
+
+    def _before_writing(self, st, telemetry, summed, rest):
+        """The step's :class:`~lni_geometry.torch.base.StepTable` (the telemetry's sums, or the non-finite
+        counts of ``m`` and ``g``), over the ranks when sharded; raises
+        :class:`~lni_geometry.torch.NonFiniteError` if ``c`` is not finite."""
+        if telemetry:
+            threshold = self._thresholds(st, summed)
+
+            def local():
+                sums = np.zeros((len(st), len(optim_kernels.SUMS)))
+                for which in summed.values():
+                    sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g")), st.beta1[which],
+                                                                   threshold[which], rounded=True)
+                if rest:
+                    sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]),
+                                                                  float(threshold[i])).cpu() for i in rest]).numpy()
+                return sums[:, :6]
+
+            table = self._gather(st, self._local(st, local, 6))
+            bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
+        else:
+            def local():
+                nonfinite = np.zeros(len(st))
+                for which in summed.values():
+                    nonfinite[which] = optim_kernels.finite_many(st.arrays(which, ("m", "g"))).sum(axis=1)
+                if rest:
+                    bad_m = [(~torch.isfinite(st.moms[i])).sum() for i in rest]
+                    bad_g = [(~torch.isfinite(st.grads[i])).sum() for i in rest]
+                    nonfinite[rest] = (torch.stack(bad_m) + torch.stack(bad_g)).cpu().numpy()
+                return nonfinite[:, None]
+
+            table = self._gather(st, self._local(st, local))
+            bad = np.flatnonzero(table.sums[:, 0] > 0).tolist()
+        if bad:
+            self._refuse(st, table, bad)
+        return table
 
     def _torch_step(self, params, grads, moms, lr, wd, beta1, beta2):
         """Lion's step with torch's operations (lion-pytorch's, in order), ``_foreach`` or per tensor.
