@@ -253,11 +253,6 @@ class StepTensors:
     def __len__(self):
         return len(self.params)
 
-    def label(self, i):
-        """Entry ``i`` as an error message names it."""
-        name = self.names[i]
-        return repr(name) if name is not None else f"parameter {self.index[i]}"
-
     def forget_created(self):
         """Remove the momenta created by this step (a refused step changes nothing)."""
         for p in self.created:

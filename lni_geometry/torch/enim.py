@@ -217,13 +217,13 @@ class Enim(SignOptimizer):
     def _normal_(self, zs, samples=None):
         """Fill the slices ``zs`` of the buffer (one per tensor) with independent standard normals.
 
-        A hook for tests that substitute another stream (with
-        ``FUSED_DRAWS = False``); the package's own draws are made by
-        :meth:`_fill` (and the fused kernels).
+        A hook for a subclass that substitutes another stream (the tests'
+        reference stream, with ``FUSED_DRAWS = False``); Enim's own draws
+        never call it (:meth:`_fill`, and the fused kernels).
         """
-        self._fill(None, self._draw_key(), zs=zs, samples=samples)
+        raise NotImplementedError("Enim draws z with _fill; _normal_ is for a subclass's own stream")
 
-    def _fill(self, st, key, zs=None, samples=None):
+    def _fill(self, st, key):
         """``z`` of every entry from ``key``: coordinate ``j`` of tensor ``t`` (its global index; ``j`` its
         flat index in the whole tensor, :attr:`StepTensors.runs` for a shard) is coordinate ``j`` of
         Gaussian sample ``t`` of the package's stream, whichever rank or device draws it.
@@ -233,14 +233,9 @@ class Enim(SignOptimizer):
         :func:`lni_geometry.backends.cuda.fill_normals_at` on torch's current
         stream, or without numba.cuda, the CPU's draw copied over.
         """
-        if zs is not None:  # whole tensors, the given slices
-            sizes = [z.numel() for z in zs]
-            runs = [np.array([[0, 0, n]], dtype=np.int64) for n in sizes]
-            index = np.arange(len(zs)) if samples is None else np.asarray(samples, dtype=np.int64)
-        else:
-            sizes = st.sizes
-            runs = st.runs if st.runs is not None else [np.array([[0, 0, n]], dtype=np.int64) for n in sizes]
-            index = np.asarray(st.index, dtype=np.int64)
+        sizes = st.sizes
+        runs = st.runs if st.runs is not None else [np.array([[0, 0, n]], dtype=np.int64) for n in sizes]
+        index = np.asarray(st.index, dtype=np.int64)
         if not runs or not sum(len(r) for r in runs):
             return
         every = np.concatenate(runs)
@@ -416,7 +411,7 @@ class Enim(SignOptimizer):
             return sums
         if pending is not None and not fresh and pending.layout == self._layout(st):
             if not pending.filled:  # after load_state_dict or a copy: the buffer is drawn again from its key
-                optim_kernels.fill_normals_many(st.arrays(everything, ("z",), z=self._z), pending.key, samples)
+                self._fill(st, pending.key)
             return optim_kernels.momentum_sums_many(st.arrays(everything, ("m", "g", "z"), z=self._z), st.beta1,
                                                     thr, counts=counts)
         return optim_kernels.enim_draw_many(st.arrays(everything, ("z", "m", "g"), z=self._z), st.beta1,
