@@ -22,6 +22,10 @@ accumulate in float64, and run on all cores.
   (:func:`torch_uses_fma` checks).
 - :func:`finite`: whether every entry of ``m`` and ``g`` is finite (Lion's
   check before it writes anything, when no telemetry sums are asked for).
+- :func:`lion_step_many` (:class:`LionStep`, prepared once for many steps):
+  Lion's whole step in one launch: the check or the telemetry sums, then,
+  only if every ``c`` is finite, the update, which also makes the
+  telemetry's counts.
 - :func:`momentum_sums`: the sums of ``c`` (formed in float64, or rounded as
   Lion's step forms it), the counts, and with ``z`` the sums against it.
 - :func:`enim_draw`: Enim's first pass: the Gaussian ``z`` of the step (from
@@ -29,7 +33,8 @@ accumulate in float64, and run on all cores.
   and the sums of :func:`momentum_sums` with it.
 - :func:`enim_update`: Enim's second pass: ``w <- (1 - lr wd) w - lr (alpha c + beta z)``
   (float64, rounded once) and Lion's momentum update; optionally the next
-  step's ``z`` drawn into the buffer on the way.
+  step's ``z`` drawn into the buffer on the way.  :class:`EnimStep` prepares
+  the two passes once for many steps.
 - :func:`c_sums`, :func:`fill_normals`, :func:`normal_sums`: the norms of
   arrays; Gaussian coordinates of the package's stream into arrays, or only
   their sums (Enim's ``"lni"`` angle).
@@ -63,8 +68,8 @@ from .elementary import fma
 from .kernels import add_rows_in_order, chunk_sums_of_sample, n_chunks
 from .models import GAUSSIAN_ID
 from .optim_loops import TILE  # noqa: F401 - the tile size, documented with the reduction order above
-from .optim_loops import (_draw_kernel, _finite_kernel, _fold_rows, _lion_kernel, _norm_kernel, _normals_kernel,
-                          _sums_kernel, _update_kernel)
+from .optim_loops import (_draw_kernel, _finite_kernel, _fold_rows, _lion_kernel, _lion_step_kernel, _norm_kernel,
+                          _normals_kernel, _sums_kernel, _update_kernel)
 
 __all__ = [
     "SUMS",
@@ -75,6 +80,9 @@ __all__ = [
     "enim_update",
     "fill_normals",
     "finite",
+    "EnimStep",
+    "LionStep",
+    "lion_step_many",
     "lion_update",
     "momentum_sums",
     "normal_sums",
@@ -202,8 +210,20 @@ def _rows(total):
     return [tuple(int(v) if i in _COUNTS else float(v) for i, v in enumerate(row)) for row in total]
 
 
+def _columns(dtype, *columns):
+    """The constants of a launch: one row per array, ``columns`` (numbers or one per array)
+    rounded to ``dtype`` (from float64: one rounding each)."""
+    out = np.empty((len(columns), len(columns[0])))
+    for r, x in enumerate(columns):
+        out[r] = x
+    return np.ascontiguousarray(out.T, dtype=dtype)
+
+
 def _per_array(values, count, dtype=np.float64):
-    """A per-array array from a scalar or a sequence (``count`` entries)."""
+    """A per-array array from a scalar or a sequence (``count`` entries); an array already of that
+    dtype and length is taken as it is (the launches only read it)."""
+    if isinstance(values, np.ndarray) and values.dtype == dtype and values.shape == (count,):
+        return values
     out = np.empty(count, dtype=dtype)
     out[:] = values
     return out
@@ -227,6 +247,8 @@ def _threshold(dtype, threshold):
     ``x < t`` iff ``x < threshold`` (nan stays nan)."""
     thr = np.asarray(threshold, dtype=np.float64)
     t = thr.astype(dtype)
+    if dtype == np.float64 or not thr.any():
+        return t
     low = t.astype(np.float64) < thr
     t[low] = np.nextafter(t[low], np.dtype(dtype).type(np.inf))
     return t
@@ -287,24 +309,152 @@ def momentum_sums_many(a, beta1, threshold=0.0, *, rounded=False, counts=True):
     lay = _roles(a, 2)
     count = len(lay.sizes)
     b1 = _per_array(beta1, count)
-    consts = np.stack([b1, 1.0 - b1, np.zeros(count)], axis=1).astype(a.dtype)
-    consts[:, 2] = _threshold(a.dtype, _per_array(threshold, count))
+    consts = _columns(a.dtype, b1, 1.0 - b1, _threshold(a.dtype, _per_array(threshold, count)))
     out = _out(lay)
     _sums_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), a.address.shape[1] > 2, b1,
                  consts, bool(rounded), bool(counts), out)
     return _fold(out, lay.items, count)
 
 
-def lion_update_many(a, beta1, beta2, lr, weight_decay):
+def lion_update_many(a, beta1, beta2, lr, weight_decay, threshold=None):
     """:func:`lion_update` of every array of ``a`` (roles ``p, m, g``) in one launch.
 
-    The hyperparameters: a number or one per array.
+    The hyperparameters: a number or one per array.  With ``threshold`` (a
+    number or one per array), the same pass makes the telemetry's counts of
+    :func:`momentum_sums` from the ``m`` and ``g`` it reads before writing:
+    ``zero_grad`` (``g = 0``), ``tracing`` (``g = 0``, ``m != 0``) and
+    ``revived`` (``g != 0``, ``|m| < threshold``, compared exactly).
+
+    Returns
+    -------
+    None, or ndarray of int64, shape (arrays, 3)
+        The counts ``(zero_grad, tracing, revived)``, where ``threshold`` is given.
     """
     lay = _roles(a, 3)
     count = len(lay.sizes)
     b1, b2, lr, wd = (_per_array(x, count) for x in (beta1, beta2, lr, weight_decay))
-    consts = np.stack([b1, 1.0 - b1, b2, 1.0 - b2, -lr, 1.0 - lr * wd, np.ones(count)], axis=1).astype(a.dtype)
-    _lion_kernel(a.address, lay.sizes, lay.items, lay.parallel, consts)
+    consts = _columns(a.dtype, b1, 1.0 - b1, b2, 1.0 - b2, -lr, 1.0 - lr * wd, 1.0,
+                      0.0 if threshold is None else _threshold(a.dtype, _per_array(threshold, count)))
+    out = np.zeros((lay.items.shape[0], 3))
+    _lion_kernel(a.address, lay.sizes, lay.items, lay.parallel, consts, threshold is not None, out)
+    if threshold is not None:
+        return _fold(out, lay.items, count)[:, :3].astype(np.int64)
+    return None
+
+
+def lion_step_many(a, beta1, beta2, lr, weight_decay, groups=None, fraction=0.0):
+    """Lion's whole step over every array of ``a`` (roles ``p, m, g``) in one launch, checked
+    before anything is written.
+
+    The first pass reads ``m`` and ``g``: without ``groups``, the counts of
+    :func:`finite_many`; with ``groups`` (the telemetry: each array's group,
+    integers from 0), the sums of :func:`momentum_sums_many` without the
+    counts, with ``c`` formed as Lion's step forms it and ``z = m`` (so
+    ``cz = c . m`` and ``zz = ||m||_2^2``).  If an entry of some ``m`` or
+    ``g`` is not finite (``c`` is not), nothing is written.  Otherwise the
+    second pass is :func:`lion_update_many`'s step, with ``groups`` making
+    its counts, the revived against ``fraction`` times the RMS of the
+    momenta of each array's group (before the step; 0 for a group of no
+    entries).  The same numbers as those functions called in turn, in one
+    launch.  :class:`LionStep` prepares it once for many steps.
+
+    Returns
+    -------
+    written : bool
+        False where some ``c`` is not finite (the arrays are untouched).
+    rows : ndarray, shape (arrays, 8)
+        Without ``groups``: columns 0 and 1, the non-finite counts of ``m``
+        and ``g``.  With ``groups``: rows of :data:`SUMS`, the counts
+        (columns 3 to 5) made by the update (0 when nothing was written).
+    """
+    return LionStep(a, beta1, beta2, lr, weight_decay, groups, fraction)(a.address[:, 2])
+
+
+class LionStep:
+    """:func:`lion_step_many` prepared once, for steps that differ only in the gradients.
+
+    Built from an :class:`Arrays` (roles ``p, m, g``) and the settings; keeps
+    the weights' and momenta's addresses (not the arrays: their owner keeps
+    them alive), the constants in the arrays' dtype and the buffers of the
+    sums.  Calling it with the gradients' addresses launches the step.
+    """
+
+    def __init__(self, a, beta1, beta2, lr, weight_decay, groups=None, fraction=0.0):
+        lay = _roles(a, 3)
+        count = len(lay.sizes)
+        b1, b2, lr, wd = (_per_array(x, count) for x in (beta1, beta2, lr, weight_decay))
+        group = _per_array(0 if groups is None else groups, count, np.int64)
+        if count and group.min() < 0:
+            raise ValueError(f"groups must be integers >= 0, got {group.min()}")
+        self._layout, self._beta1, self._groups, self._fraction = lay, b1.copy(), group.copy(), float(fraction)
+        self._telemetry = groups is not None
+        self._consts = _columns(a.dtype, b1, 1.0 - b1, b2, 1.0 - b2, -lr, 1.0 - lr * wd, 1.0, 0.0)
+        self._sums_consts = _columns(a.dtype, b1, 1.0 - b1, 0.0)
+        self._address = np.empty((count, 4), dtype=np.int64)  # p, m, g, and m again (the sums' z)
+        self._address[:, :3] = a.address[:, :3]
+        self._address[:, 3] = a.address[:, 1]
+        self._big = np.array([np.finfo(a.dtype).max], dtype=a.dtype)
+        self._out, self._rows = _out(lay), np.zeros((count, _WIDTH))
+
+    def __call__(self, grads):
+        """Launch the step with ``grads``, the gradients' addresses (one per array): ``(written, rows)``
+        as :func:`lion_step_many` returns them."""
+        self._address[:, 2] = grads
+        lay = self._layout
+        written = _lion_step_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._beta1,
+                                    self._sums_consts, self._consts, self._big, self._groups, self._fraction,
+                                    self._telemetry, self._out, self._rows)
+        return bool(written), self._rows.copy()
+
+
+class EnimStep:
+    """Enim's two launches over a fixed set of arrays, prepared once for steps that differ only in
+    the gradients, the coefficients and the key.
+
+    Built from an :class:`Arrays` (roles ``p, m, g, z``) and the settings;
+    keeps the addresses of the weights, momenta and ``z`` (not the arrays:
+    their owner keeps them alive), the constants and the buffers of the
+    sums.  :meth:`sums` is :func:`momentum_sums_many` over ``(m, g, z)``,
+    :meth:`update` is :func:`enim_update_many`: the same numbers.
+    """
+
+    def __init__(self, a, beta1, beta2, lr, weight_decay, samples=None):
+        lay = _roles(a, 4)
+        count = len(lay.sizes)
+        b1, b2, lr, wd = (_per_array(x, count) for x in (beta1, beta2, lr, weight_decay))
+        self._layout, self._dtype, self._like = lay, a.dtype, _like(a.z_dtype)
+        self._address = np.array(a.address[:, :4], dtype=np.int64)  # p, m, g, z
+        self._sums_address = np.array(a.address[:, 1:4], dtype=np.int64)  # m, g, z
+        self._beta1 = b1.copy()
+        self._sums_consts = _columns(a.dtype, b1, 1.0 - b1, 0.0)
+        self._coef = _columns(np.float64, b1, 0.0, 0.0, lr, 1.0 - lr * wd)  # alpha, beta set by each update
+        self._consts = _columns(a.dtype, b2, 1.0 - b2)
+        self._samples = _samples(samples, count).copy()
+        self._out = _out(lay)
+
+    def sums(self, grads, threshold=None):
+        """:func:`momentum_sums_many` over ``(m, g, z)`` with the gradients' addresses ``grads``;
+        the counts only where ``threshold`` (a number or one per array) is given."""
+        lay = self._layout
+        self._sums_address[:, 1] = grads
+        self._sums_consts[:, 2] = 0.0 if threshold is None else _threshold(
+            self._dtype, _per_array(threshold, len(lay.sizes)))
+        self._out[:] = 0.0
+        _sums_kernel(self._sums_address, lay.sizes, lay.items, lay.parallel, self._like, True, self._beta1,
+                     self._sums_consts, False, threshold is not None, self._out)
+        return _fold(self._out, lay.items, len(lay.sizes))
+
+    def update(self, grads, alpha, beta, next_key=None):
+        """:func:`enim_update_many` with the gradients' addresses ``grads`` and the coefficients
+        ``alpha``, ``beta`` (numbers or one per array); with ``next_key``, the next ``z``."""
+        lay = self._layout
+        self._address[:, 2] = grads
+        self._coef[:, 1] = alpha
+        self._coef[:, 2] = beta
+        draw = next_key is not None
+        k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
+        _update_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._like, self._coef, self._consts,
+                       draw, k0, k1, self._samples)
 
 
 def enim_draw_many(a, beta1, key, samples=None, threshold=None):
@@ -320,8 +470,7 @@ def enim_draw_many(a, beta1, key, samples=None, threshold=None):
     count = len(lay.sizes)
     k0, k1 = _key(key)
     b1 = _per_array(beta1, count)
-    consts = np.stack([b1, np.zeros(count)], axis=1).astype(a.dtype)
-    consts[:, 1] = _threshold(a.dtype, _per_array(0.0 if threshold is None else threshold, count))
+    consts = _columns(a.dtype, b1, _threshold(a.dtype, _per_array(0.0 if threshold is None else threshold, count)))
     out = _out(lay)
     _draw_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), k0, k1, _samples(samples, count),
                  b1, consts, threshold is not None, out)
@@ -337,8 +486,8 @@ def enim_update_many(a, beta1, beta2, alpha, beta, lr, weight_decay, next_key=No
     lay = _roles(a, 4)
     count = len(lay.sizes)
     b1, b2, alpha, beta, lr, wd = (_per_array(x, count) for x in (beta1, beta2, alpha, beta, lr, weight_decay))
-    coef = np.stack([b1, alpha, beta, lr, 1.0 - lr * wd], axis=1)
-    consts = np.stack([b2, 1.0 - b2], axis=1).astype(a.dtype)
+    coef = _columns(np.float64, b1, alpha, beta, lr, 1.0 - lr * wd)
+    consts = _columns(a.dtype, b2, 1.0 - b2)
     draw = next_key is not None
     k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
     _update_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), coef, consts, draw, k0, k1,
@@ -669,9 +818,10 @@ def warm_up(dtypes=(np.float32, np.float64)):
         momentum_sums(m, g, 0.9, 0.1, rounded=True)
         momentum_sums(m, g, 0.9, 0.1, z)
         lion_update(p, m, g, 0.9, 0.99, 0.1, 0.0)
+        lion_step_many(arrays_of(p=p, m=m, g=g), 0.9, 0.99, 0.1, 0.0, groups=[0], fraction=1e-3)
         enim_draw(z, m, g, 0.9, (0, 0), 0, threshold=0.1)
         enim_update(p, m, g, z, 0.9, 0.99, 0.0, 0.0, 0.1, 0.0, next_key=(0, 0))
         fill_normals(z, (0, 0))
-        launches += 8
+        launches += 9
     normal_sums(3, (0, 0))
     return launches + 1

@@ -58,8 +58,9 @@ def _fold_rows(out, items, total):
 
 
 @njit(inline="always", error_model="numpy")
-def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
-    """``c = beta1 m + (1 - beta1) g`` of a tile into ``xbuf`` (float64); ``nnz(c)`` and the counts.
+def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts):
+    """``c = beta1 m + (1 - beta1) g`` of a tile into ``xbuf`` (float64); ``nnz(c)`` and the counts;
+    ``zt`` (if it has entries) widened into ``zbuf``.
 
     ``c`` is formed in float64, or with ``rounded`` as Lion's step forms it,
     ``fma(g, w1, m * b1)`` in the arrays' dtype (``b1``, ``w1``: ``beta1``,
@@ -69,10 +70,20 @@ def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
     """
     w = 1.0 - beta1
     zero = b1 - b1  # b1 is finite (the threshold may be inf or nan when a momentum is)
+    has_z = zt.shape[0] > 0
     nz = 0
     zg = 0
     tr = 0
     rv = 0
+    if not counts and has_z:  # the loop of the next branch, widening z on the way
+        for j in range(n):
+            mj = mt[j]
+            gj = gt[j]
+            x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+            xbuf[j] = x
+            zbuf[j] = np.float64(zt[j])
+            nz += x != 0.0
+        return nz, zg, tr, rv
     if not counts:
         for j in range(n):
             mj = mt[j]
@@ -81,6 +92,9 @@ def _c_tile(mt, gt, n, beta1, threshold, xbuf, rounded, b1, w1, counts):
             xbuf[j] = x
             nz += x != 0.0
         return nz, zg, tr, rv
+    if has_z:  # a loop of its own (a branch inside would keep the compiler from vectorising)
+        for j in range(n):
+            zbuf[j] = np.float64(zt[j])
     for j in range(n):
         mj = mt[j]
         gj = gt[j]
@@ -158,11 +172,9 @@ def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, lo, hi, 
     zbuf = np.empty(TILE)
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
-        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf, rounded, b1, w1, counts))
+        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], z[t0:t0 + n], n, beta1, threshold, xbuf, zbuf,
+                                    rounded, b1, w1, counts))
         if z.shape[0] > 0:
-            zt = z[t0:t0 + n]
-            for j in range(n):
-                zbuf[j] = np.float64(zt[j])
             s1, s2, cz, zz = _norms_tile(xbuf, zbuf, n)
             out[k, 6] += cz
             out[k, 7] += zz
@@ -173,25 +185,52 @@ def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, lo, hi, 
 
 
 @njit(inline="always", error_model="numpy")
-def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, lo, hi):
-    """Lion's step on entries lo..hi-1, in the arrays' dtype (constants already in it).
+def _lion_chunk(p, m, g, b1, w1, b2, w2, nlr, decay, one, threshold, count, lo, hi, out, k):
+    """Lion's step on entries lo..hi-1, in the arrays' dtype (constants already in it); with
+    ``count``, ``out[k, :3]``: the telemetry's counts of those entries, read before the step
+    (``g = 0``; ``g = 0`` and ``m != 0``; ``g != 0`` and ``|m| < threshold``).
 
     Tile by tile over slices, so that the loop index starts at 0 (the compiler
     then drops the negative-index checks and vectorises).
     """
     zero = one - one
+    zero_grad = 0
+    tracing = 0
+    revived = 0
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
         pt = p[t0:t0 + n]
         mt = m[t0:t0 + n]
         gt = g[t0:t0 + n]
-        for j in range(n):
-            mj = mt[j]
-            gj = gt[j]
-            c = fma(gj, w1, mj * b1)
-            s = one if c > zero else (-one if c < zero else zero)  # sign(0) = sign(nan) = 0, as torch
-            pt[j] = fma(s, nlr, pt[j] * decay)
-            mt[j] = fma(gj, w2, mj * b2)
+        if count:
+            zt = np.int32(0)  # a tile's counts fit 32 bits; narrow counters keep the loop vectorised wide
+            tt = np.int32(0)
+            rt = np.int32(0)
+            for j in range(n):
+                mj = mt[j]
+                gj = gt[j]
+                gz = gj == zero
+                zt += np.int32(gz)
+                tt += np.int32(gz & (mj != zero))
+                rt += np.int32((not gz) & (abs(mj) < threshold))
+                c = fma(gj, w1, mj * b1)
+                s = one if c > zero else (-one if c < zero else zero)  # sign(0) = sign(nan) = 0, as torch
+                pt[j] = fma(s, nlr, pt[j] * decay)
+                mt[j] = fma(gj, w2, mj * b2)
+            zero_grad += zt
+            tracing += tt
+            revived += rt
+        else:
+            for j in range(n):
+                mj = mt[j]
+                gj = gt[j]
+                c = fma(gj, w1, mj * b1)
+                s = one if c > zero else (-one if c < zero else zero)
+                pt[j] = fma(s, nlr, pt[j] * decay)
+                mt[j] = fma(gj, w2, mj * b2)
+    out[k, 0] = zero_grad
+    out[k, 1] = tracing
+    out[k, 2] = revived
 
 
 @njit(inline="always", error_model="numpy")
@@ -227,7 +266,7 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, 
         _unplane(buf, zt, n)
         for j in range(n):  # the stored values, widened: the sums see what the update will
             buf[j] = np.float64(zt[j])
-        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], n, beta1, threshold, xbuf,
+        _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], z[0:0], n, beta1, threshold, xbuf, xbuf,
                                     False, b1, b1, counts))  # c in float64
         s1, s2, cz, zz = _norms_tile(xbuf, buf, n)
         out[k, 0] += s1
@@ -341,21 +380,21 @@ def _sums_kernel(address, sizes, items, parallel, zlike, has_z, beta1, consts, r
 
 
 @njit(inline="always", error_model="numpy")
-def _lion_item(address, sizes, items, k, consts):
+def _lion_item(address, sizes, items, k, consts, count, out):
     i, n = items[k, 0], sizes[items[k, 0]]
     c = consts[i]
     _lion_chunk(_view(address[i, 0], n, consts), _view(address[i, 1], n, consts), _view(address[i, 2], n, consts),
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], items[k, 1], items[k, 2])
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], count, items[k, 1], items[k, 2], out, k)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _lion_kernel(address, sizes, items, parallel, consts):
+def _lion_kernel(address, sizes, items, parallel, consts, count, out):
     if parallel:
         for k in prange(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts)
+            _lion_item(address, sizes, items, k, consts, count, out)
     else:
         for k in range(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts)
+            _lion_item(address, sizes, items, k, consts, count, out)
 
 
 @njit(inline="always", error_model="numpy")
@@ -409,3 +448,66 @@ def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, sta
     else:
         for k in range(items.shape[0]):
             _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _lion_step_kernel(address, sizes, items, parallel, beta1, sums_consts, consts, big, groups, fraction, telemetry,
+                      out, rows):
+    """Lion's whole step in one launch (:func:`~lni_geometry.optim_kernels.lion_step_many`).
+
+    ``address`` columns ``p, m, g, m``; the first pass reads columns 1..3 (as
+    :func:`_finite_kernel`, or as :func:`_sums_kernel` with ``z = m``) and
+    folds its item rows into ``rows`` (both zeroed first); then, only if every
+    ``c`` is finite, the update (:func:`_lion_kernel`), with the telemetry's
+    counts (``rows[:, 3:6]``; the revived against ``fraction`` times each
+    group's momentum RMS).
+    Returns whether it wrote.
+    """
+    first = address[:, 1:]
+    count = sizes.shape[0]
+    out[:] = 0.0
+    rows[:] = 0.0
+    if telemetry:  # the counts wait for the update, which reads the same m and g
+        if parallel:
+            for k in prange(items.shape[0]):
+                _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
+        else:
+            for k in range(items.shape[0]):
+                _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
+    else:
+        if parallel:
+            for k in prange(items.shape[0]):
+                _finite_item(first, sizes, items, k, big, out)
+        else:
+            for k in range(items.shape[0]):
+                _finite_item(first, sizes, items, k, big, out)
+    _fold_rows(out, items, rows)
+    for i in range(count):
+        if (telemetry and not np.isfinite(rows[i, 0])) or (not telemetry and rows[i, 0] + rows[i, 1] > 0):
+            return False
+    if telemetry:  # the revived threshold: fraction x the RMS of the momenta of each group, in its dtype
+        width = 0
+        for i in range(count):
+            width = max(width, groups[i] + 1)
+        total = np.zeros(width)
+        entries = np.zeros(width)
+        for i in range(count):  # in array order, as the Python path adds them
+            total[groups[i]] += rows[i, 7]
+            entries[groups[i]] += sizes[i]
+        for i in range(count):
+            gi = groups[i]
+            thr = fraction * np.sqrt(total[gi] / entries[gi]) if entries[gi] > 0 else 0.0
+            consts[i, 7] = thr
+            if np.float64(consts[i, 7]) < thr:  # the smallest value of the dtype >= thr: |m| < t iff |m| < thr
+                consts[i, 7] = np.nextafter(consts[i, 7], big[0] + big[0])  # towards inf, in the dtype
+    if parallel:
+        for k in prange(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts, telemetry, out)
+    else:
+        for k in range(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts, telemetry, out)
+    if telemetry:
+        for k in range(items.shape[0]):
+            for j in range(3):
+                rows[items[k, 0], 3 + j] += out[k, j]
+    return True

@@ -321,8 +321,151 @@ def test_warm_up_compiles_every_launch_of_the_module(capsys):
     from lni_geometry.cli import main
 
     assert main(["warmup"]) == 0
-    assert "compiled the optimizers' kernels for float32 and float64 (17 launches)" in capsys.readouterr().out
+    assert "compiled the optimizers' kernels for float32 and float64 (19 launches)" in capsys.readouterr().out
     kernels = [getattr(optim_loops, k) for k in dir(optim_loops) if k.endswith("_kernel")]
-    assert len(kernels) == 7
+    assert len(kernels) == 8
     for kernel in kernels:
         assert len(kernel.signatures) >= 2, kernel.py_func.__name__
+
+
+def _launch_of(ps, ms, gs):
+    """An Arrays (roles p, m, g) over separate numpy arrays of one dtype."""
+    address = np.array([[x.ctypes.data for x in trio] for trio in zip(ps, ms, gs)], dtype=np.int64).reshape(-1, 3)
+    dtype = ps[0].dtype
+    return ok.Arrays(address, dtype, dtype, ok.layout(tuple(p.size for p in ps)), (ps, ms, gs))
+
+
+def _model(dtype, seed=21):
+    """Arrays of several lengths (empty, a ragged tile, several chunks) in two groups: weights,
+    momenta with zeros and tiny entries, gradients with zeros."""
+    rng = np.random.default_rng(seed)
+    sizes = [5, 70001, 3, 0, ok.CHUNK + 17]
+    ps = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    ms = [(rng.standard_normal(n) * (rng.random(n) < 0.7) * 10.0 ** rng.integers(-5, 1, n)).astype(dtype)
+          for n in sizes]
+    gs = [(rng.standard_normal(n) * (rng.random(n) < 0.8)).astype(dtype) for n in sizes]
+    return ps, ms, gs, [0, 1, 0, 1, 1], [0.01, 0.02, 0.01, 0.02, 0.02]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel_min", [1, 1 << 40])
+def test_lion_step_many_is_the_check_the_sums_and_the_update_in_turn(dtype, parallel_min, monkeypatch):
+    """One launch of Lion's whole step gives the bits of the separate launches: the non-finite
+    count, or the telemetry's sums of c (z = m: ||m||^2 in the last column); the update; its
+    counts, which equal momentum_sums' own counts at the group-RMS threshold (computed here with
+    numpy from the momenta)."""
+    monkeypatch.setattr(ok, "PARALLEL_MIN", parallel_min)
+    ps, ms, gs, groups, lr = _model(dtype)
+    b1, b2, wd, frac = 0.9, 0.99, 0.1, 1e-3
+    m2 = np.array([math.fsum(m.astype(np.float64) ** 2) for m in ms])
+    sizes = np.array([p.size for p in ps], dtype=np.float64)
+    rms = [math.sqrt(math.fsum(m2[np.array(groups) == k]) / sizes[np.array(groups) == k].sum()) for k in (0, 1)]
+    thr = [frac * rms[k] for k in groups]
+
+    copies = [[x.copy() for x in xs] for xs in (ps, ms)]
+    written, rows = ok.lion_step_many(_launch_of(*copies, gs), b1, b2, lr, wd, groups=groups, fraction=frac)
+    ref_p, ref_m = [p.copy() for p in ps], [m.copy() for m in ms]
+    ok.lion_update_many(_launch_of(ref_p, ref_m, gs), b1, b2, lr, wd)
+    assert written
+    for got, want in zip(copies[0] + copies[1], ref_p + ref_m):
+        assert np.array_equal(got, want)
+    for i in range(len(ps)):
+        sums = ok.momentum_sums(ms[i], gs[i], b1, thr[i], z=ms[i], rounded=True)
+        assert rows[i, :3].tolist() == list(sums[:3]) and rows[i, 6:].tolist() == list(sums[6:])
+        assert rows[i, 3:6].tolist() == list(sums[3:6])
+        assert abs(rows[i, 7] - m2[i]) <= 1e-12 * m2[i]
+    assert rows[:, 5].sum() > 100  # the tiny momenta were counted: the threshold is not 0
+
+    copies = [[x.copy() for x in xs] for xs in (ps, ms)]
+    written, rows = ok.lion_step_many(_launch_of(*copies, gs), b1, b2, lr, wd)
+    assert written and not rows.any()
+    for got, want in zip(copies[0] + copies[1], ref_p + ref_m):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("telemetry", [False, True])
+def test_lion_step_many_writes_nothing_when_c_is_not_finite(telemetry):
+    """One nan in the last array's gradient (or one inf in a momentum): nothing is written, and
+    the rows say which array (non-finite counts, or a non-finite ||c||_1)."""
+    ps, ms, gs, groups, lr = _model(np.float32)
+    for bad in ("g", "m"):
+        p2, m2, g2 = [p.copy() for p in ps], [m.copy() for m in ms], [g.copy() for g in gs]
+        (g2 if bad == "g" else m2)[-1][7] = np.nan if bad == "g" else np.inf
+        before = [x.copy() for x in p2 + m2]
+        written, rows = ok.lion_step_many(_launch_of(p2, m2, g2), 0.9, 0.99, lr, 0.0,
+                                          groups=groups if telemetry else None, fraction=1e-3)
+        assert not written
+        assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(before, p2 + m2))
+        if telemetry:
+            assert np.isfinite(rows[:-1, 0]).all() and not np.isfinite(rows[-1, 0])
+        else:
+            assert rows[:, :2].tolist() == [[0, 0]] * 4 + ([[0, 1]] if bad == "g" else [[1, 0]])
+
+
+@pytest.mark.parametrize("thr", [0.1, 0.7])
+def test_the_updates_revived_count_is_exact_at_the_threshold(thr):
+    """The update's revived count compares |m| with the exact float64 threshold, as the sums'
+    count does, given directly (lion_update_many) or made in the launch from a group's RMS
+    (lion_step_many: fraction chosen so that the threshold is thr up to float64 rounding); a
+    threshold merely rounded to float32 would miss m = float32(0.7), which rounds below 0.7."""
+    t32 = np.float32(thr)
+    near = np.array([np.nextafter(t32, np.float32(0)), t32, np.nextafter(t32, np.float32(1)), 0.0], np.float32)
+    m = np.concatenate([near, -near, np.ones(4000, np.float32)])
+    g = np.ones(m.size, np.float32)
+    want = int(np.sum(np.abs(m.astype(np.float64)) < thr))
+    assert want == (4 if float(t32) < thr else 2) + 2
+    counts = ok.lion_update_many(_launch_of([np.zeros(m.size, np.float32)], [m.copy()], [g]), 0.9, 0.99, 0.1, 0.0,
+                                 threshold=thr)
+    assert counts.tolist() == [[0, 0, want]]
+    rms = math.sqrt(math.fsum(m.astype(np.float64) ** 2) / m.size)
+    written, rows = ok.lion_step_many(_launch_of([np.zeros(m.size, np.float32)], [m.copy()], [g]), 0.9, 0.99, 0.1,
+                                      0.0, groups=[0], fraction=thr / rms)
+    assert written and rows[0, 5] == want
+
+
+def test_a_prepared_lion_step_takes_new_gradients_each_call():
+    """LionStep keeps the weights', momenta's addresses and constants; each call launches with the
+    gradients' addresses given: three steps with three gradients equal three fresh launches."""
+    ps, ms, gs, groups, lr = _model(np.float32)
+    rng = np.random.default_rng(5)
+    grads = [[rng.standard_normal(g.size).astype(np.float32) for g in gs] for _ in range(3)]
+    p1, m1 = [p.copy() for p in ps], [m.copy() for m in ms]
+    p2, m2 = [p.copy() for p in ps], [m.copy() for m in ms]
+    step = ok.LionStep(_launch_of(p1, m1, gs), 0.9, 0.99, lr, 0.1, groups=groups, fraction=1e-3)
+    for g in grads:
+        written, rows = step(np.array([x.ctypes.data for x in g], dtype=np.int64))
+        written2, rows2 = ok.lion_step_many(_launch_of(p2, m2, g), 0.9, 0.99, lr, 0.1, groups=groups, fraction=1e-3)
+        assert written and written2 and np.array_equal(rows, rows2)
+        assert all(np.array_equal(a, b) for a, b in zip(p1 + m1, p2 + m2))
+
+
+def test_a_prepared_enim_step_is_the_two_launches():
+    """EnimStep's sums and update, called with new gradients, coefficients and keys, give the bits
+    of momentum_sums_many over (m, g, z) and enim_update_many (with and without counts, with and
+    without the next draw)."""
+    ps, ms, gs, groups, lr = _model(np.float32)
+    rng = np.random.default_rng(8)
+    zs = [rng.standard_normal(p.size).astype(np.float32) for p in ps]
+
+    def launch(p, m, g, z):
+        address = np.array([[x.ctypes.data for x in four] for four in zip(p, m, g, z)], dtype=np.int64)
+        return ok.Arrays(address, np.dtype(np.float32), np.dtype(np.float32), ok.layout(tuple(x.size for x in p)),
+                         (p, m, g, z))
+
+    mine = [[x.copy() for x in xs] for xs in (ps, ms, zs)]
+    ref = [[x.copy() for x in xs] for xs in (ps, ms, zs)]
+    samples = np.array([3, 1, 4, 1, 5])
+    step = ok.EnimStep(launch(mine[0], mine[1], gs, mine[2]), 0.9, 0.99, lr, 0.1, samples=samples)
+    for k in range(3):
+        grads = [rng.standard_normal(g.size).astype(np.float32) for g in gs]
+        threshold = None if k == 1 else [1e-3 * (k + 1)] * len(ps)
+        got = step.sums(np.array([g.ctypes.data for g in grads], dtype=np.int64), threshold)
+        a = launch(ref[0], ref[1], grads, ref[2])
+        want = ok.momentum_sums_many(ok.Arrays(a.address[:, 1:].copy(), a.dtype, a.z_dtype, a.layout),
+                                     0.9, 0.0 if threshold is None else threshold, counts=threshold is not None)
+        assert np.array_equal(got, want)
+        alpha, beta, key = rng.standard_normal(len(ps)), rng.standard_normal(len(ps)), (None if k == 2 else (k, 7))
+        step.update(np.array([g.ctypes.data for g in grads], dtype=np.int64), alpha, beta, key)
+        ok.enim_update_many(a, 0.9, 0.99, alpha, beta, lr, 0.1, next_key=key, samples=samples)
+        for x, y in zip(sum(mine, []), sum(ref, [])):
+            assert np.array_equal(x, y)

@@ -168,6 +168,134 @@ def test_closure_loss_is_returned():
     assert torch.isfinite(opt.step(closure))
 
 
+def _twins(shapes, seed=3):
+    """The same parameters twice (ours, lion-pytorch's)."""
+    g = torch.Generator().manual_seed(seed)
+    values = [torch.randn(s, generator=g) for s in shapes]
+    return [torch.nn.Parameter(v.clone()) for v in values], [torch.nn.Parameter(v.clone()) for v in values]
+
+
+def test_the_kept_step_layout_follows_every_change_between_steps():
+    """A step takes the last step's layout while only gradients and settings changed, and builds
+    it anew otherwise: after each change below, 2 steps of ours and of lion-pytorch give the
+    same bits (a layout kept across a change would step the old memory, the old momentum or a
+    transposed weight in the wrong order, or count a dropped gradient)."""
+    shapes = [(5, 5), (7,), (4, 4), (3, 3), (6,), (2, 2)]
+    ours, ref = _twins(shapes)
+    o1 = Lion([dict(params=ours[:4], lr=1e-2), dict(params=ours[4:5], lr=3e-2, weight_decay=0.1)], betas=(0.8, 0.9))
+    o2 = lion_pytorch.Lion([dict(params=ref[:4], lr=1e-2), dict(params=ref[4:5], lr=3e-2, weight_decay=0.1)],
+                           betas=(0.8, 0.9))
+    g = torch.Generator().manual_seed(4)
+    grad_of = {}
+
+    def steps(k=2):
+        for _ in range(k):
+            for a, b in zip(ours, ref):
+                if a in grad_of and grad_of[a] == "keep":
+                    continue
+                if grad_of.get(a) is None and a in grad_of:
+                    a.grad = b.grad = None
+                    continue
+                x = torch.randn(a.shape, generator=g) * (torch.rand(a.shape, generator=g) < 0.8)
+                a.grad, b.grad = x.clone(), x.clone()
+            o1.step()
+            o2.step()
+            for a, b in zip(ours, ref):
+                assert torch.equal(a, b)
+                if b in o2.state and "exp_avg" in o2.state[b]:
+                    assert torch.equal(o1.state[a]["exp_avg"], o2.state[b]["exp_avg"])
+
+    steps()
+    layout = o1._step_layout
+    steps()
+    assert o1._step_layout is layout  # kept while only the gradients changed
+    for q in (ours[0], ref[0]):  # new memory for a weight
+        q.data = q.data.clone()
+    steps()
+    assert o1._step_layout is not layout
+    grad_of[ours[1]] = grad_of[ref[1]] = None  # a parameter loses its gradient, then gets it back
+    steps()
+    del grad_of[ours[1]], grad_of[ref[1]]
+    steps()
+    for opt, q in ((o1, ours[2]), (o2, ref[2])):  # a new momentum object, by hand
+        opt.state[q]["exp_avg"] = opt.state[q]["exp_avg"] * 0.5
+    steps()
+    for opt, q in ((o1, ours[4]), (o2, ref[4])):  # a momentum dropped: created again as zeros
+        del opt.state[q]
+    steps()
+    for opt in (o1, o2):  # a new learning rate (a scheduler)
+        opt.param_groups[0]["lr"] = 5e-3
+    steps()
+    for q in (ours[3], ref[3]):  # the same memory, transposed: no longer contiguous
+        q.data = q.data.t()
+    steps()
+    for a, b in zip(ours, ref):  # a non-contiguous gradient, kept for two steps
+        if a.dim() == 2 and a.is_contiguous():
+            x = torch.randn(a.shape, generator=g).t().contiguous().t()
+            a.grad, b.grad = x.clone(), x.clone()
+            grad_of[a] = grad_of[b] = "keep"
+    steps()
+    o1.load_state_dict(o1.state_dict())
+    o2.load_state_dict(o2.state_dict())
+    steps()
+    o1.add_param_group(dict(params=[ours[5]], lr=2e-2))
+    o2.add_param_group(dict(params=[ref[5]], lr=2e-2))
+    steps()
+
+
+def test_a_step_keeps_no_gradient_alive():
+    """The layout kept between steps holds the weights and momenta, not the gradients: after
+    ``zero_grad()`` a gradient is freed, with and without telemetry, for Lion and Enim."""
+    import gc
+    import weakref
+
+    for make in (lambda ps: Lion(ps), lambda ps: Lion(ps, telemetry=True), lambda ps: Enim(ps, angle=0.5, seed=0)):
+        ps = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(5))]
+        opt = make(ps)
+        for _ in range(2):
+            for p in ps:
+                p.grad = torch.randn_like(p)
+            opt.step()
+        alive = weakref.ref(ps[0].grad)
+        opt.zero_grad(set_to_none=True)
+        gc.collect()
+        assert alive() is None
+
+
+@pytest.mark.parametrize("path", ["one launch", "two launches", "torch"])
+def test_the_telemetry_counts_on_every_path(path):
+    """The counts (zero_grad, tracing, revived) and sums, against numpy, whichever way the step
+    is made: one launch (one dtype), two launches (a float64 parameter beside float32 ones:
+    the check and sums, then the update that counts), torch's operations (foreach=True)."""
+    g = torch.Generator().manual_seed(6)
+    dtypes = [torch.float32, torch.float64 if path == "two launches" else torch.float32, torch.float32]
+    ps = [torch.nn.Parameter(torch.randn(n, generator=g, dtype=dt)) for n, dt in zip((300, 40, 7), dtypes)]
+    opt = Lion([dict(params=ps[:2]), dict(params=ps[2:], lr=1e-3)], betas=(0.9, 0.3), telemetry=True,
+               foreach=True if path == "torch" else None)
+    for step in range(10):
+        for p in ps:  # the first third dead at steps 1 to 7 (their momenta decay as 0.3^k), revived at 8
+            keep = torch.rand(p.shape, generator=g) < 0.9
+            keep[: p.numel() // 3] = step == 0 or step >= 8
+            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype) * keep
+        before = [opt.state[p]["exp_avg"].clone() if opt.state[p] else torch.zeros_like(p) for p in ps]
+        grads = [p.grad.clone() for p in ps]
+        opt.step()
+        t = opt.telemetry
+        for idx in ([0, 1], [2]):  # the groups
+            m = torch.cat([before[i].double() for i in idx])
+            thr = REVIVED_FRACTION * float(m.pow(2).mean().sqrt())
+            for i in idx:
+                gr, mm = grads[i], before[i]
+                want = (int((gr == 0).sum()), int(((gr == 0) & (mm != 0)).sum()),
+                        int(((gr != 0) & (mm.double().abs() < thr)).sum()))
+                got = t["per_tensor"][i]
+                assert (got["zero_grad"], got["tracing"], got["revived"]) == want, (step, i)
+        assert (t["revived"] > 100) == (step == 8) and (t["tracing"] > 100) == (1 <= step <= 7)
+        c = torch.cat([(0.9 * m.double() + 0.1 * gr.double()) for m, gr in zip(before, grads)])
+        want_angle = math.acos(float(c.abs().sum() / (c.count_nonzero().sqrt() * c.norm())))
+        assert abs(t["sign_angle"] - want_angle) < 1e-6
+
+
 # --- state_dict and resume ------------------------------------------------------------------
 
 

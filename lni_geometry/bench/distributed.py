@@ -155,7 +155,7 @@ def format_distributed(res):
         one, many = res["rows"][1][row], res["rows"][world][row]
         lines.append(f"| {row} | {one:.2f} | {many:.2f} | {COLLECTIVES[row] * coll / many:.1%} |")
     lines += ["", f"one all_gather of the step's table: {coll:.3f} ms; a step makes one, two with the telemetry "
-              "(the momentum RMS, then the sums)"]
+              "(the sums and momentum norms before the update, then the counts it made)"]
     return "\n".join(lines)
 
 

@@ -341,9 +341,9 @@ class Enim(SignOptimizer):
 
     def _buffer(self, st):
         """The flat buffer of ``z`` for the step's tensors (float64 if a parameter is, else float32)."""
-        n = sum(st.sizes)
-        dtype = torch.float64 if any(p.dtype == torch.float64 for p in st.params) else torch.float32
-        device = st.params[0].device if len(st) else (self._device() or torch.device("cpu"))
+        n, dtype, device = st.layout.remembered("z buffer", lambda: (
+            sum(st.sizes), torch.float64 if any(p.dtype == torch.float64 for p in st.params) else torch.float32,
+            st.params[0].device if len(st) else (self._device() or torch.device("cpu"))))
         if self._z is None or self._z.numel() != n or self._z.dtype != dtype or self._z.device != device:
             self._z = torch.empty(n, dtype=dtype, device=device)
         return self._z
@@ -364,16 +364,29 @@ class Enim(SignOptimizer):
     def _fused_draws(self, st):
         """Whether ``z`` is drawn (and the step made) by the kernels alone: every tensor fused, one
         dtype, the buffer's."""
-        fused = st.fused
+        def one_dtype():  # the dtype of every entry, where the kernels take them all
+            fused = st.fused
+            return next(iter(fused)) if len(fused) == 1 and len(next(iter(fused.values()))) == len(st) else False
+
         return (self.FUSED_DRAWS and self.foreach is None and not self._sharded() and self._z.device.type == "cpu"
-                and len(fused) == 1
-                and len(next(iter(fused.values()))) == len(st) and next(iter(fused)) == self._z.dtype)
+                and st.layout.remembered("one dtype", one_dtype) == self._z.dtype)
+
+    def _launch(self, st):
+        """The step's :class:`optim_kernels.EnimStep` over every entry and the buffer of ``z``
+        (where the kernels take them all), prepared once per layout, settings and buffer."""
+        z = self._z
+        return st.layout.latest("enim step", (st.settings, z.data_ptr(), z.dtype), lambda: optim_kernels.EnimStep(
+            st.arrays(np.arange(len(st)), ("p", "m", "g", "z"), z=z), st.beta1, st.beta2, st.lr, st.weight_decay,
+            samples=np.asarray(st.index, dtype=np.int64)))
 
     def _layout(self, st):
         """What a z drawn ahead was drawn for: the tensors (global index, size of the whole tensor) and
         the buffer's dtype."""
-        sizes = st.sizes if st.runs is None else [math.prod(shape) for shape in st.shapes]
-        return tuple(zip(st.index, sizes)) + (str(self._z.dtype),)
+        def layout():
+            sizes = st.sizes if st.runs is None else [math.prod(shape) for shape in st.shapes]
+            return tuple(zip(st.index, sizes))
+
+        return st.layout.remembered("drawn for", layout) + (str(self._z.dtype),)
 
     def _first_pass(self, st, threshold, fresh=False):
         """Draw ``z`` (or take the one the last update drew ahead) and return per tensor the
@@ -389,11 +402,11 @@ class Enim(SignOptimizer):
         another as on the fused path and the numbers are the same; then the
         sums.  ``threshold``: per tensor, or None (no counts).
         """
-        everything = np.arange(len(st))
+        everything = st.layout.remembered("everything", lambda: np.arange(len(st)))
         counts = threshold is not None
         thr = threshold if counts else np.zeros(len(st))
         pending, self._pending = self._pending, None
-        samples = np.asarray(st.index, dtype=np.int64)
+        samples = st.layout.remembered("samples", lambda: np.asarray(st.index, dtype=np.int64))
         if not self._fused_draws(st):
             views = self._views(st)
             if self._own_stream():  # the package's stream, with the keys in the fused path's order
@@ -412,8 +425,7 @@ class Enim(SignOptimizer):
         if pending is not None and not fresh and pending.layout == self._layout(st):
             if not pending.filled:  # after load_state_dict or a copy: the buffer is drawn again from its key
                 self._fill(st, pending.key)
-            return optim_kernels.momentum_sums_many(st.arrays(everything, ("m", "g", "z"), z=self._z), st.beta1,
-                                                    thr, counts=counts)
+            return self._launch(st).sums(st.grad_addresses(), threshold)
         return optim_kernels.enim_draw_many(st.arrays(everything, ("z", "m", "g"), z=self._z), st.beta1,
                                             self._draw_key(), samples=samples, threshold=threshold)
 
@@ -422,9 +434,11 @@ class Enim(SignOptimizer):
         """``(alpha, beta)`` per block and ``u . c``; None if ``z`` must be drawn again."""
         coef = []
         along = 0.0
+        columns = [sums[:, k].tolist() for k in (1, 6, 7)]
         for block, t in zip(blocks, angles):
-            n = sum(sizes[i] for i in block)
-            c2, cz, zz = (math.fsum(sums[block, k]) for k in (1, 6, 7))
+            every = len(block) == len(sizes)  # scope "model": one block of every row
+            n = sum(sizes) if every else sum(sizes[i] for i in block)
+            c2, cz, zz = (math.fsum(column if every else [column[i] for i in block]) for column in columns)
             alpha = beta = 0.0
             if c2 > 0.0:
                 w2 = zz - cz * cz / c2  # |z projected on the complement of c|^2
@@ -493,9 +507,8 @@ class Enim(SignOptimizer):
         # Pass 1: draw z; the sums of c (formed from m and g) and of z against c.
         threshold = self._thresholds(st, st.fused) if self.telemetry_enabled else None
         table = self._gather(st, self._local(st, lambda: self._first_pass(st, threshold), 8))
-        bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
-        if bad:
-            self._refuse(st, table, bad)
+        if not np.isfinite(table.sums[:, 0]).all():
+            self._refuse(st, table, np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist())
 
         # The angle of each block (the model, or each tensor), then the coefficients of
         # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
@@ -508,6 +521,8 @@ class Enim(SignOptimizer):
                 raise RuntimeError(f"{len(blocks)} tensors have a gradient on some rank, {len(keys)} here: "
                                    "scope='tensor' with angle='lni' needs every rank to hold every tensor")
             angles = [self._lni_angle_of(sum(sizes[r] for r in block), key) for block, key in zip(blocks, keys)]
+        elif isinstance(self.angle, float):
+            angles = [self.angle] * len(blocks)
         else:
             angles = [self._angle_for(*(math.fsum(sums[block, k]) for k in range(3))) for block in blocks]
         for _ in range(100):
@@ -540,20 +555,27 @@ class Enim(SignOptimizer):
         fused = st.fused if self.foreach is None else {}
         ahead = self._fused_draws(st)
         next_key = self._draw_key() if ahead else None
-        samples = np.asarray(st.index, dtype=np.int64)
+        samples = st.layout.remembered("samples", lambda: np.asarray(st.index, dtype=np.int64))
         done = []
+        if ahead:  # every entry in the kernels' one launch, prepared once per layout and settings
+            self._launch(st).update(st.grad_addresses(), alpha, beta, next_key)
+            mark_written(st.written(st.layout.remembered("everything", lambda: np.arange(len(st)))))
+            fused = {}
+            done = list(range(len(st)))
         for dtype, which in fused.items():
             if dtype != self._z.dtype:
                 continue
             optim_kernels.enim_update_many(st.arrays(which, ("p", "m", "g", "z"), z=self._z),
                                            *(x[which] for x in hyper), next_key=next_key, samples=samples[which])
-            mark_written([st.params[i] for i in which] + [st.moms[i] for i in which])
+            mark_written(st.written(which))
             done += which.tolist()
         if ahead:
             self._pending = PendingDraw(next_key, self._layout(st), True)
         elif self._own_stream():  # the key of the next step's z, in the fused path's order
             self._pending = PendingDraw(self._draw_key(), self._layout(st), False)
-        views = self._views(st) if len(done) < len(st) else None
+        if len(done) == len(st):
+            return
+        views = self._views(st)
         for i in sorted(set(range(len(st))) - set(done)):
             p, m, g, z = st.params[i], st.moms[i], st.grads[i], views[i]
             b1, b2, a_i, b_i, lr_i, wd_i = (float(x[i]) for x in hyper)

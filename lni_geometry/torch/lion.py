@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .. import optim_kernels
-from .base import SignOptimizer, mark_written, torch_momentum_sums
+from .base import REVIVED_FRACTION, SignOptimizer, mark_written, torch_counts, torch_momentum_sums
 
 __all__ = ["Lion"]
 
@@ -26,14 +26,15 @@ class Lion(SignOptimizer):
     FMA; its ``foreach`` variant uses ``lerp_`` for the momentum and differs
     in the last bits), and :func:`lni_geometry.optim.lion_step` up to
     rounding, in every dtype and with ``foreach`` ``None``, ``True`` or
-    ``False``.  On the CPU (float32/float64) the step is one launch of
-    :func:`lni_geometry.optim_kernels.lion_update_many` over every tensor
-    (after one launch that checks ``m`` and ``g``, or that sums the
-    telemetry), computing those same roundings in one pass over the
-    weights, gradients and momenta; elsewhere (CUDA, bfloat16, float16,
-    non-contiguous tensors, a torch without FMA kernels) the step runs
-    torch's operations.  The paper's eq. (2) sign typo is documented in
-    :mod:`lni_geometry.torch`.
+    ``False``.  On the CPU (float32/float64, one process) the step is one
+    launch over every tensor (:class:`lni_geometry.optim_kernels.LionStep`):
+    a pass that checks ``m`` and ``g`` (or sums the telemetry), then, if
+    ``c`` is finite, one pass over the weights, gradients and momenta with
+    those same roundings (counting the telemetry's zeros); with mixed dtypes
+    or sharded parameters the two passes are two launches; elsewhere (CUDA,
+    bfloat16, float16, non-contiguous tensors, a torch without FMA kernels)
+    the step runs torch's operations.  The paper's eq. (2) sign typo is
+    documented in :mod:`lni_geometry.torch`.
 
     **Non-finite gradients.**  A step whose ``c`` has an inf or a nan (in a
     gradient or a momentum) raises :class:`~lni_geometry.torch.NonFiniteError` naming the
@@ -173,6 +174,10 @@ class Lion(SignOptimizer):
         st = self._step_tensors()
         sharded = self._sharded()
         telemetry = self.telemetry_enabled and (len(st) > 0 or sharded)
+        whole = None if sharded or self.foreach is not None else st.whole()
+        if whole is not None:
+            self._step_in_one_launch(st, whole, telemetry)
+            return loss
         summed, rest = st.fused, st.rest(st.fused)  # the kernels sum CPU float32/float64, whatever steps them
 
         # Before anything is written: the telemetry's sums, or the count of non-finite
@@ -184,40 +189,81 @@ class Lion(SignOptimizer):
             raise
 
         fused = st.rounding() if self.foreach is None else {}  # where the kernel's step has torch's bits
-        for which in fused.values():
-            optim_kernels.lion_update_many(st.arrays(which, ("p", "m", "g")), st.beta1[which], st.beta2[which],
-                                           st.lr[which], st.weight_decay[which])
-            mark_written([st.params[i] for i in which] + [st.moms[i] for i in which])
-        rest = st.rest(fused)
-        for gi in sorted({st.groups[i] for i in rest}):
-            mine = [i for i in rest if st.groups[i] == gi]
-            i0 = mine[0]
-            self._torch_step([st.params[i] for i in mine], [st.grads[i] for i in mine], [st.moms[i] for i in mine],
-                             *(float(x[i0]) for x in (st.lr, st.weight_decay, st.beta1, st.beta2)))
+        # the telemetry's counts are made by the update, from the m and g it reads (the revived
+        # threshold from the momenta's norms summed before writing)
+        threshold = self._thresholds_from(st, table, table.sums[:, 3]) if telemetry else None
+
+        def update():
+            counts = np.zeros((len(st), 3))
+            for which in fused.values():
+                made = optim_kernels.lion_update_many(st.arrays(which, ("p", "m", "g")), st.beta1[which],
+                                                      st.beta2[which], st.lr[which], st.weight_decay[which],
+                                                      None if threshold is None else threshold[which])
+                mark_written(st.written(which))
+                if made is not None:
+                    counts[which] = made
+            rest = st.rest(fused)
+            for gi in sorted({st.groups[i] for i in rest}):
+                mine = [i for i in rest if st.groups[i] == gi]
+                if telemetry:
+                    counts[mine] = torch.stack([torch_counts(st.moms[i], st.grads[i], float(threshold[i]))
+                                                for i in mine]).cpu().numpy()
+                i0 = mine[0]
+                self._torch_step([st.params[i] for i in mine], [st.grads[i] for i in mine],
+                                 [st.moms[i] for i in mine],
+                                 *(float(x[i0]) for x in (st.lr, st.weight_decay, st.beta1, st.beta2)))
+            return counts
+
+        # sharded with telemetry, the counts are gathered next: a rank's error reaches the others there
+        counts = self._local(st, update, 3) if telemetry else update()
         self.steps += 1
         if telemetry and table.index:
-            self._record(table)
+            sums = np.concatenate([table.sums[:, :3], self._gather(st, counts).sums], axis=1)
+            self._record(table._replace(sums=sums))
         return loss
 
-    def _before_writing(self, st, telemetry, summed, rest):
-        """The step's :class:`~lni_geometry.torch.base.StepTable` (the telemetry's sums, or the non-finite
-        counts of ``m`` and ``g``), over the ranks when sharded; raises
-        :class:`~lni_geometry.torch.NonFiniteError` if ``c`` is not finite."""
+    def _step_in_one_launch(self, st, which, telemetry):
+        """The step where the kernel takes every entry (one process, one dtype with torch's
+        bits): :class:`optim_kernels.LionStep` (prepared once per layout and settings) checks
+        ``c``, sums the telemetry and updates in one launch; a non-finite ``c`` is refused as in
+        the other path."""
+        launch = st.layout.latest("lion step", (telemetry, st.settings), lambda: optim_kernels.LionStep(
+            st.arrays(which, ("p", "m", "g")), st.beta1, st.beta2, st.lr, st.weight_decay,
+            groups=st.groups if telemetry else None, fraction=REVIVED_FRACTION))
+        try:
+            written, rows = launch(st.grad_addresses())
+            if not written:
+                table = self._gather(st, rows[:, :1] if telemetry else rows[:, :2].sum(axis=1, keepdims=True))
+                column = table.sums[:, 0]
+                self._refuse(st, table, np.flatnonzero(~np.isfinite(column) if telemetry else column).tolist())
+        except BaseException:  # a refused step changes nothing: not even the momenta it created
+            st.forget_created()
+            raise
+        mark_written(st.written(which))
+        self.steps += 1
         if telemetry:
-            threshold = self._thresholds(st, summed)
+            self._record(self._gather(st, rows[:, :6]))
 
+    def _before_writing(self, st, telemetry, summed, rest):
+        """The step's :class:`~lni_geometry.torch.base.StepTable`, over the ranks when sharded: with
+        telemetry, the sums of :data:`optim_kernels.SUMS` ``l1, l2sq, nnz`` and ``||m||_2^2`` (the
+        revived threshold's; the update makes the counts); without, the non-finite counts of ``m``
+        and ``g``.  Raises :class:`~lni_geometry.torch.NonFiniteError` if ``c`` is not finite."""
+        if telemetry:
             def local():
+                # z = m: the sums' c . z and z . z are then c . m and ||m||_2^2, in the same pass
                 sums = np.zeros((len(st), len(optim_kernels.SUMS)))
                 for which in summed.values():
-                    sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g")), st.beta1[which],
-                                                                   threshold[which], rounded=True)
+                    sums[which] = optim_kernels.momentum_sums_many(st.arrays(which, ("m", "g", "m")),
+                                                                   st.beta1[which], rounded=True, counts=False)
                 if rest:
-                    sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]),
-                                                                  float(threshold[i])).cpu() for i in rest]).numpy()
-                return sums[:, :6]
+                    sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]), 0.0,
+                                                                  z=st.moms[i]).cpu() for i in rest]).numpy()
+                return sums[:, [0, 1, 2, 7]]
 
-            table = self._gather(st, self._local(st, local, 6))
-            bad = np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist()
+            table = self._gather(st, self._local(st, local, 4))
+            l1 = table.sums[:, 0]
+            bad = [] if np.isfinite(l1).all() else np.flatnonzero(~np.isfinite(l1)).tolist()
         else:
             def local():
                 nonfinite = np.zeros(len(st))
@@ -230,7 +276,8 @@ class Lion(SignOptimizer):
                 return nonfinite[:, None]
 
             table = self._gather(st, self._local(st, local))
-            bad = np.flatnonzero(table.sums[:, 0] > 0).tolist()
+            nonfinite = table.sums[:, 0]
+            bad = np.flatnonzero(nonfinite).tolist() if nonfinite.any() else []
         if bad:
             self._refuse(st, table, bad)
         return table
