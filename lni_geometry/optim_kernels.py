@@ -68,8 +68,8 @@ from .elementary import fma
 from .kernels import add_rows_in_order, chunk_sums_of_sample, n_chunks
 from .models import GAUSSIAN_ID
 from .optim_loops import TILE  # noqa: F401 - the tile size, documented with the reduction order above
-from .optim_loops import (_draw_kernel, _finite_kernel, _fold_rows, _lion_kernel, _lion_step_kernel, _norm_kernel,
-                          _normals_kernel, _sums_kernel, _update_kernel)
+from .optim_loops import (_draw_kernel, _finite_kernel, _fold_rows, _lion_checked_kernel, _lion_kernel,
+                          _lion_telemetry_kernel, _norm_kernel, _normals_kernel, _sums_kernel, _update_kernel)
 
 __all__ = [
     "SUMS",
@@ -401,9 +401,13 @@ class LionStep:
         as :func:`lion_step_many` returns them."""
         self._address[:, 2] = grads
         lay = self._layout
-        written = _lion_step_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._beta1,
-                                    self._sums_consts, self._consts, self._big, self._groups, self._fraction,
-                                    self._telemetry, self._out, self._rows)
+        if self._telemetry:  # two kernels: a first step compiles only the one it runs
+            written = _lion_telemetry_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._beta1,
+                                             self._sums_consts, self._consts, self._big, self._groups,
+                                             self._fraction, self._out, self._rows)
+        else:
+            written = _lion_checked_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._consts,
+                                           self._big, self._out, self._rows)
         return bool(written), self._rows.copy()
 
 
@@ -818,10 +822,11 @@ def warm_up(dtypes=(np.float32, np.float64)):
         momentum_sums(m, g, 0.9, 0.1, rounded=True)
         momentum_sums(m, g, 0.9, 0.1, z)
         lion_update(p, m, g, 0.9, 0.99, 0.1, 0.0)
+        lion_step_many(arrays_of(p=p, m=m, g=g), 0.9, 0.99, 0.1, 0.0)
         lion_step_many(arrays_of(p=p, m=m, g=g), 0.9, 0.99, 0.1, 0.0, groups=[0], fraction=1e-3)
         enim_draw(z, m, g, 0.9, (0, 0), 0, threshold=0.1)
         enim_update(p, m, g, z, 0.9, 0.99, 0.0, 0.0, 0.1, 0.0, next_key=(0, 0))
         fill_normals(z, (0, 0))
-        launches += 9
+        launches += 10
     normal_sums(3, (0, 0))
     return launches + 1

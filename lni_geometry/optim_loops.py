@@ -450,64 +450,90 @@ def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, sta
             _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _lion_step_kernel(address, sizes, items, parallel, beta1, sums_consts, consts, big, groups, fraction, telemetry,
-                      out, rows):
-    """Lion's whole step in one launch (:func:`~lni_geometry.optim_kernels.lion_step_many`).
-
-    ``address`` columns ``p, m, g, m``; the first pass reads columns 1..3 (as
-    :func:`_finite_kernel`, or as :func:`_sums_kernel` with ``z = m``) and
-    folds its item rows into ``rows`` (both zeroed first); then, only if every
-    ``c`` is finite, the update (:func:`_lion_kernel`), with the telemetry's
-    counts (``rows[:, 3:6]``; the revived against ``fraction`` times each
-    group's momentum RMS).
-    Returns whether it wrote.
-    """
-    first = address[:, 1:]
+@njit(inline="always", error_model="numpy")
+def _revived_thresholds(rows, sizes, groups, fraction, consts, big):
+    """``consts[:, 7]``: per array, ``fraction`` times the RMS of the momenta of its group (from
+    ``rows[:, 7]``, each array's ``||m||_2^2``), as the smallest value of the dtype ``t >= thr``,
+    so that ``|m| < t`` iff ``|m| < thr``."""
     count = sizes.shape[0]
+    width = 0
+    for i in range(count):
+        width = max(width, groups[i] + 1)
+    total = np.zeros(width)
+    entries = np.zeros(width)
+    for i in range(count):  # in array order, as the Python path adds them
+        total[groups[i]] += rows[i, 7]
+        entries[groups[i]] += sizes[i]
+    for i in range(count):
+        gi = groups[i]
+        thr = fraction * np.sqrt(total[gi] / entries[gi]) if entries[gi] > 0 else 0.0
+        consts[i, 7] = thr
+        if np.float64(consts[i, 7]) < thr:
+            consts[i, 7] = np.nextafter(consts[i, 7], big[0] + big[0])  # towards inf, in the dtype
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _lion_checked_kernel(address, sizes, items, parallel, consts, big, out, rows):
+    """Lion's whole step in one launch (:class:`~lni_geometry.optim_kernels.LionStep` without
+    telemetry): the non-finite counts of ``m`` and ``g`` (:func:`_finite_kernel`, reading
+    ``address`` columns 1 and 2 of ``p, m, g``) folded into ``rows`` (both zeroed first); then,
+    only if they are all 0, the update (:func:`_lion_kernel`).  Returns whether it wrote."""
+    first = address[:, 1:]
     out[:] = 0.0
     rows[:] = 0.0
-    if telemetry:  # the counts wait for the update, which reads the same m and g
-        if parallel:
-            for k in prange(items.shape[0]):
-                _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
-        else:
-            for k in range(items.shape[0]):
-                _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
-    else:
-        if parallel:
-            for k in prange(items.shape[0]):
-                _finite_item(first, sizes, items, k, big, out)
-        else:
-            for k in range(items.shape[0]):
-                _finite_item(first, sizes, items, k, big, out)
-    _fold_rows(out, items, rows)
-    for i in range(count):
-        if (telemetry and not np.isfinite(rows[i, 0])) or (not telemetry and rows[i, 0] + rows[i, 1] > 0):
-            return False
-    if telemetry:  # the revived threshold: fraction x the RMS of the momenta of each group, in its dtype
-        width = 0
-        for i in range(count):
-            width = max(width, groups[i] + 1)
-        total = np.zeros(width)
-        entries = np.zeros(width)
-        for i in range(count):  # in array order, as the Python path adds them
-            total[groups[i]] += rows[i, 7]
-            entries[groups[i]] += sizes[i]
-        for i in range(count):
-            gi = groups[i]
-            thr = fraction * np.sqrt(total[gi] / entries[gi]) if entries[gi] > 0 else 0.0
-            consts[i, 7] = thr
-            if np.float64(consts[i, 7]) < thr:  # the smallest value of the dtype >= thr: |m| < t iff |m| < thr
-                consts[i, 7] = np.nextafter(consts[i, 7], big[0] + big[0])  # towards inf, in the dtype
     if parallel:
         for k in prange(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts, telemetry, out)
+            _finite_item(first, sizes, items, k, big, out)
     else:
         for k in range(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts, telemetry, out)
-    if telemetry:
+            _finite_item(first, sizes, items, k, big, out)
+    _fold_rows(out, items, rows)
+    for i in range(sizes.shape[0]):
+        if rows[i, 0] + rows[i, 1] > 0:
+            return False
+    if parallel:
+        for k in prange(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts, False, out)
+    else:
         for k in range(items.shape[0]):
-            for j in range(3):
-                rows[items[k, 0], 3 + j] += out[k, j]
+            _lion_item(address, sizes, items, k, consts, False, out)
+    return True
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _lion_telemetry_kernel(address, sizes, items, parallel, beta1, sums_consts, consts, big, groups, fraction,
+                           out, rows):
+    """Lion's whole step with its telemetry in one launch (:class:`~lni_geometry.optim_kernels.LionStep`).
+
+    ``address`` columns ``p, m, g, m``; the first pass reads columns 1..3 as
+    :func:`_sums_kernel` with ``z = m`` (without the counts, which wait for
+    the update: it reads the same ``m`` and ``g``) and folds its item rows
+    into ``rows`` (both zeroed first); then, only if every ``c`` is finite,
+    the revived thresholds (:func:`_revived_thresholds`) and the update
+    (:func:`_lion_kernel`), whose counts go to ``rows[:, 3:6]``.  Returns
+    whether it wrote.
+    """
+    first = address[:, 1:]
+    out[:] = 0.0
+    rows[:] = 0.0
+    if parallel:
+        for k in prange(items.shape[0]):
+            _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
+    else:
+        for k in range(items.shape[0]):
+            _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
+    _fold_rows(out, items, rows)
+    for i in range(sizes.shape[0]):
+        if not np.isfinite(rows[i, 0]):
+            return False
+    _revived_thresholds(rows, sizes, groups, fraction, consts, big)
+    if parallel:
+        for k in prange(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts, True, out)
+    else:
+        for k in range(items.shape[0]):
+            _lion_item(address, sizes, items, k, consts, True, out)
+    for k in range(items.shape[0]):
+        for j in range(3):
+            rows[items[k, 0], 3 + j] += out[k, j]
     return True
