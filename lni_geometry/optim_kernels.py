@@ -220,9 +220,10 @@ def _columns(dtype, *columns):
 
 
 def _per_array(values, count, dtype=np.float64):
-    """A per-array array from a scalar or a sequence (``count`` entries); an array already of that
-    dtype and length is taken as it is (the launches only read it)."""
-    if isinstance(values, np.ndarray) and values.dtype == dtype and values.shape == (count,):
+    """A per-array array from a scalar or a sequence (``count`` entries); a contiguous array already
+    of that dtype and length is taken as it is (the launches only read it)."""
+    if (isinstance(values, np.ndarray) and values.dtype == dtype and values.shape == (count,)
+            and values.flags.c_contiguous):  # a strided view would make numba compile another kernel
         return values
     out = np.empty(count, dtype=dtype)
     out[:] = values

@@ -231,6 +231,18 @@ class FailingEnim(Enim):
         return super()._first_pass(st, threshold, fresh)
 
 
+class FailingLion(Lion):
+    """Lion (stepped by torch's operations) whose update fails on the ranks given, after the others
+    have written: the one failure that cannot be undone."""
+
+    fail_here = False
+
+    def _torch_step(self, *args):
+        if self.fail_here:
+            raise RuntimeError("the update failed (planted)")
+        return super()._torch_step(*args)
+
+
 def faults(results, world, mesh):
     """Collective failures: every rank must raise the same error and change nothing."""
     rank = torch.distributed.get_rank()
@@ -272,6 +284,17 @@ def faults(results, world, mesh):
             every = [None] * world
             torch.distributed.all_gather_object(every, (error, unchanged))
             results[f"fault/{name}/{fault}"] = every
+    # an error inside the last rank's update (sharded, telemetry on): every rank hears of it through
+    # the gather of the update's counts, and the error says the others have stepped
+    model = sharded_model(world, mesh, False)
+    opt = FailingLion(model.parameters(), lr=0.01, foreach=True, telemetry=True)
+    run(model, opt, 2, mesh)
+    feed(model, 2, mesh)
+    opt.fail_here = last
+    error = caught(opt.step)
+    every = [None] * world
+    torch.distributed.all_gather_object(every, (error, opt.steps))
+    results["fault/lion/update_error_on_last_rank"] = every
     # a local error before the sums (a sparse gradient on one rank, ZeRO-1): raised on every rank
     from torch.distributed.optim import ZeroRedundancyOptimizer
 

@@ -243,6 +243,38 @@ def test_the_kept_step_layout_follows_every_change_between_steps():
     steps()
 
 
+def test_the_kernels_take_only_tensors_of_one_shape_and_dtype():
+    """The kernels read and write ``numel`` entries of weight, momentum and gradient: a momentum
+    of another shape (a state dict may load one) goes to torch's operations, which refuse it
+    before writing, and a gradient of its own dtype (torch's ``grad_dtype``) is stepped by them
+    as a float32 gradient of the same values would be (the kernels would read float64 bytes as
+    float32 entries)."""
+    w = torch.nn.Parameter(torch.randn(10))
+    opt = Lion([w], lr=0.1)
+    w.grad = torch.randn(10)
+    opt.step()
+    opt.state[w]["exp_avg"] = torch.zeros(2)
+    before = w.detach().clone()
+    with pytest.raises(RuntimeError):
+        opt.step()
+    assert torch.equal(w, before)
+
+    g = torch.Generator().manual_seed(2)
+    values = [torch.randn(50, generator=g) for _ in range(3)]
+    a, b = torch.nn.Parameter(torch.randn(50, generator=g)), None
+    b = torch.nn.Parameter(a.detach().clone())
+    a.grad_dtype = torch.float64
+    oa, ob = Lion([a], lr=0.1, betas=(0.9, 0.9)), Lion([b], lr=0.1, betas=(0.9, 0.9))
+    for v in values:
+        a.grad, b.grad = v.double(), v.clone()
+        oa.step()
+        ob.step()
+        assert torch.equal(a, b)
+        # one rounding apart (float64 then float32, against float32's fused multiply-add), on terms of
+        # order 1; reading float64 bytes as float32 entries gives differences of order 1 or more
+        torch.testing.assert_close(oa.state[a]["exp_avg"], ob.state[b]["exp_avg"], rtol=0, atol=1e-6)
+
+
 def test_a_step_keeps_no_gradient_alive():
     """The layout kept between steps holds the weights and momenta, not the gradients: after
     ``zero_grad()`` a gradient is freed, with and without telemetry, for Lion and Enim."""

@@ -195,6 +195,21 @@ def test_a_fault_on_one_rank_is_the_same_error_on_every_rank_and_changes_nothing
 
 
 @pytest.mark.parametrize("world", [2, 3])
+def test_an_error_inside_the_update_reaches_every_rank_and_says_the_others_stepped(runs, world):
+    """The one failure a step cannot undo: the last rank's update raises after the others wrote.
+    Sharded with telemetry, the update's counts are gathered next, so every rank raises the same
+    DistributedError (none waits for ever), which says the ranks no longer hold one model; no
+    rank counts the step."""
+    every = runs[world]["fault/lion/update_error_on_last_rank"]
+    assert len(every) == world
+    errors = [e for e, _ in every]
+    assert all(e == errors[0] for e in errors) and errors[0][0] == "DistributedError"
+    assert f"rank {world - 1}: RuntimeError: the update failed (planted)" in errors[0][1]
+    assert "after the other ranks had written" in errors[0][1] and "nothing was changed" not in errors[0][1]
+    assert [steps for _, steps in every] == [2] * world
+
+
+@pytest.mark.parametrize("world", [2, 3])
 def test_copies_find_their_group_again_or_are_refused(runs, world):
     assert "cannot be copied or pickled" in runs[world]["copy/named_group"]
     assert runs[world]["copy/found_group"] == world

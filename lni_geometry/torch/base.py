@@ -154,10 +154,10 @@ def _addresses(tensors):
 
 
 def _signature(params, moms):
-    """What the kernels rely on of the weights and momenta beyond their identity: the addresses
-    of both, the weights' shapes and contiguity (a ``.data`` assignment may change them)."""
+    """What the kernels rely on of the weights and momenta beyond their identity: the addresses,
+    shapes and contiguity of both (a ``.data`` assignment or an in-place ``resize_`` may change them)."""
     return (_addresses(params).tobytes(), _addresses(moms).tobytes(), list(map(_SHAPE, params)),
-            list(map(_CONTIGUOUS, params)))
+            list(map(_SHAPE, moms)), list(map(_CONTIGUOUS, params)), list(map(_CONTIGUOUS, moms)))
 
 
 class StepLayout:
@@ -167,7 +167,7 @@ class StepLayout:
     while it holds (:meth:`gradients`): the same parameters with a
     gradient, in the same groups, with the same momenta (the same state
     entries), at the same addresses, of the same shapes and contiguity, with
-    contiguous dense gradients where they were.  Anything else (a parameter
+    contiguous dense gradients where they were, of the same dtypes.  Anything else (a parameter
     that gains or loses its gradient, a new group, ``load_state_dict``, a
     momentum set or deleted by hand, a ``.data`` assignment) builds it anew.
     The checks are a few C-level passes over the tensors (25 us for 29
@@ -178,7 +178,7 @@ class StepLayout:
 
     __slots__ = ("state", "entries", "param_states", "every", "group_sizes", "has_grad", "params", "moms", "groups",
                  "index", "names", "shapes", "sizes", "runs", "counted", "fused", "address", "signature",
-                 "g_contiguous", "memo")
+                 "g_contiguous", "g_dtypes", "memo")
 
     @classmethod
     def build(cls, optimizer, positions=None):
@@ -228,6 +228,7 @@ class StepLayout:
         self.param_states = [state[p] for p in self.params]
         self.entries = list(state.values())
         self.g_contiguous = list(map(_CONTIGUOUS, grads))
+        self.g_dtypes = list(map(_DTYPE, grads))
         self.shapes = [tuple(p.shape) for p in self.params]
         self.runs = self.counted = None
         if positions is not None:  # under torch.distributed: DTensors step their local shards
@@ -251,10 +252,19 @@ class StepLayout:
         return list(map(local_tensor, grads))
 
     def _classify(self, grads):
-        """:attr:`fused` and :attr:`sizes` (every property read through ``map``: C loops, not Python ones)."""
+        """:attr:`fused` and :attr:`sizes` (every property read through ``map``: C loops, not Python ones).
+
+        The kernels read and write ``numel`` entries of each role: the weight,
+        momentum and gradient must have one shape and dtype (a state dict may
+        load a momentum of another shape; torch may give a gradient its own
+        dtype); others step with torch's operations, which check them.
+        """
         self.sizes = list(map(torch.Tensor.numel, self.params))
-        ok = map(all, zip(map(_IS_CPU, self.params), map(_NUMPY_DTYPES.__contains__, map(_DTYPE, self.params)),
-                          map(operator.eq, map(_DTYPE, self.params), map(_DTYPE, self.moms)),
+        shapes = list(map(_SHAPE, self.params))
+        dtypes = list(map(_DTYPE, self.params))
+        ok = map(all, zip(map(_IS_CPU, self.params), map(_NUMPY_DTYPES.__contains__, dtypes),
+                          map(operator.eq, dtypes, map(_DTYPE, self.moms)), map(operator.eq, dtypes, map(_DTYPE, grads)),
+                          map(operator.eq, shapes, map(_SHAPE, self.moms)), map(operator.eq, shapes, map(_SHAPE, grads)),
                           map(_CONTIGUOUS, self.params), map(_CONTIGUOUS, self.moms), map(_CONTIGUOUS, grads)))
         by_dtype = {}
         for i, good in enumerate(ok):
@@ -283,6 +293,8 @@ class StepLayout:
             return None
         contiguous = list(map(_CONTIGUOUS, grads))
         if contiguous != self.g_contiguous or (not all(contiguous) and any(map(_IS_SPARSE, grads))):
+            return None
+        if list(map(_DTYPE, grads)) != self.g_dtypes:  # torch lets a parameter's gradient have its own dtype
             return None
         return grads
 
@@ -357,7 +369,7 @@ class StepTensors:
         self.settings = settings = tuple((group["betas"][0], group["betas"][1], float(lr_value(group["lr"])),
                                           group["weight_decay"]) for group in optimizer.param_groups)
         self.beta1, self.beta2, self.lr, self.weight_decay = layout.latest("settings", settings, lambda: tuple(
-            np.array(settings, dtype=np.float64).reshape(-1, 4)[layout.groups].T))
+            np.ascontiguousarray(np.array(settings, dtype=np.float64).reshape(-1, 4)[layout.groups].T)))
         self._g_address = None
 
     def __len__(self):
@@ -377,7 +389,7 @@ class StepTensors:
                 taken[which] = True
             return np.flatnonzero(~taken).tolist()
 
-        return self.layout.remembered(("rest", tuple(fused)), make)
+        return self.layout.remembered(("rest",) + tuple((dt, w.tobytes()) for dt, w in fused.items()), make)
 
     def rounding(self):
         """:attr:`fused` less the dtypes whose torch ``add(alpha=)`` rounds twice: the entries whose
@@ -608,15 +620,16 @@ class SignOptimizer(torch.optim.Optimizer):
         """Whether the parameters are spread over ranks (FSDP2 DTensors, ZeRO-1)."""
         return self._topology is not None and self._topology.sharded is not None
 
-    def _local(self, st, work, width=1):
+    def _local(self, st, work, width=1, writing=False):
         """``work()``, this rank's part of a step before a gather.  Sharded, an error in it reaches
-        every rank through the gather (the others would wait for ever), and every rank raises it."""
+        every rank through the gather (the others would wait for ever), and every rank raises it
+        (``writing``: the work writes the weights, so the others may have stepped)."""
         if not self._sharded():
             return work()
         try:
             return work()
         except Exception as exc:
-            self._gather(st, np.zeros((len(st), width)), failed=f"{type(exc).__name__}: {exc}")
+            self._gather(st, np.zeros((len(st), width)), failed=f"{type(exc).__name__}: {exc}", writing=writing)
             raise
 
     def _step_tensors(self):
@@ -658,11 +671,12 @@ class SignOptimizer(torch.optim.Optimizer):
         if topo is not None and not topo.agreed:
             topo.agree(self._description())
 
-    def _gather(self, st, columns, failed=None):
+    def _gather(self, st, columns, failed=None, writing=False):
         """The :class:`StepTable` of per-entry ``columns`` (shape (entries, K)): summed over the ranks when sharded.
 
         ``st`` is None, with ``failed`` a message, where this rank failed
-        before the gather: the others learn of it there, and every rank raises.
+        before the gather: the others learn of it there, and every rank raises
+        (``writing``: it failed while writing, see :meth:`Topology.table`).
         """
         topo = self._topology
         columns = np.asarray(columns, dtype=np.float64)
@@ -670,7 +684,7 @@ class SignOptimizer(torch.optim.Optimizer):
             return StepTable(st.index, st.groups, st.sizes, st.names, st.shapes, columns, np.arange(len(st)))
         index, groups, counted = (st.index, st.groups, st.counted) if st is not None else ([], [], [])
         present, row_groups, total = topo.table(topo.count(self.param_groups), index, groups, columns, counted,
-                                                self._check_values(st), failed)
+                                                self._check_values(st), failed, writing)
         described = topo.described(self.param_groups)
         shapes = [described[r][1] for r in present]
         return StepTable(present.tolist(), row_groups.tolist(), [math.prod(x) for x in shapes],

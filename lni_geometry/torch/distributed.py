@@ -27,8 +27,9 @@ every rank's rows, which each adds **in rank order** -- the same bits on
 every rank.  The checks (a non-finite ``c``, a rank whose settings or step
 count disagree, a local error) are made on the gathered rows, so every rank
 raises the same error and none waits on a collective another skipped.  With
-the telemetry a second, smaller collective first gives the momentum RMS of
-each group (the ``revived`` threshold).
+the telemetry a second collective follows: Lion's counts, which its update
+makes (the momenta's norms, for the ``revived`` threshold, come with the
+sums); Enim's momentum RMS of each group, before its sums.
 
 **What equals one process.**  Global index ``t`` of a tensor: its position
 over all parameter groups (``all_params`` under ZeRO).  Enim's ``z`` of
@@ -216,7 +217,7 @@ class Topology:
                     "the same settings, seed and parameters.  Nothing was changed.")
         self.agreed = True
 
-    def table(self, rows, entry_index, groups, columns, counted, check, failed=None):
+    def table(self, rows, entry_index, groups, columns, counted, check, failed=None, writing=False):
         """Gather per-tensor columns over the ranks: one ``all_gather``.
 
         Parameters
@@ -235,6 +236,9 @@ class Topology:
             count): compared after the gather.
         failed : str, optional
             A local error: every rank then raises :class:`DistributedError`.
+        writing : bool
+            Whether ``failed`` arose while this rank wrote its weights (the
+            update): the others have then stepped, and the error says so.
 
         Returns
         -------
@@ -258,13 +262,18 @@ class Topology:
         keep = np.asarray(counted, dtype=bool)
         local[idx[keep], 2:] = columns[keep]
         check = np.asarray(check, dtype=np.float64).reshape(-1)
-        flat = np.concatenate([[0.0 if failed is None else 1.0, check.size], check, local.ravel()])
+        flag = 0.0 if failed is None else (2.0 if writing else 1.0)
+        flat = np.concatenate([[flag, check.size], check, local.ravel()])
         every = self.gather(flat)
         bad = np.flatnonzero(every[:, 0] != 0.0).tolist()
         if bad:
             messages = self.gather_objects(failed)
-            raise DistributedError("; ".join(f"rank {r}: {messages[r]}" for r in bad)
-                                   + ".  The step was refused on every rank; nothing was changed.")
+            text = "; ".join(f"rank {r}: {messages[r]}" for r in bad)
+            if (every[bad, 0] == 2.0).any():
+                raise DistributedError(text + ".  It failed in the update, after the other ranks had written "
+                                       "their weights and momenta: the ranks no longer hold one model; load "
+                                       "the last checkpoint.")
+            raise DistributedError(text + ".  The step was refused on every rank; nothing was changed.")
         checks = every[:, 2:2 + check.size]
         for r in range(1, self.world):
             if not np.array_equal(checks[r], checks[0], equal_nan=True):

@@ -26,8 +26,9 @@ class Lion(SignOptimizer):
     FMA; its ``foreach`` variant uses ``lerp_`` for the momentum and differs
     in the last bits), and :func:`lni_geometry.optim.lion_step` up to
     rounding, in every dtype and with ``foreach`` ``None``, ``True`` or
-    ``False``.  On the CPU (float32/float64, one process) the step is one
-    launch over every tensor (:class:`lni_geometry.optim_kernels.LionStep`):
+    ``False``.  On the CPU (float32/float64, one process or replicated as
+    under DDP) the step is one launch over every tensor
+    (:class:`lni_geometry.optim_kernels.LionStep`):
     a pass that checks ``m`` and ``g`` (or sums the telemetry), then, if
     ``c`` is finite, one pass over the weights, gradients and momenta with
     those same roundings (counting the telemetry's zeros); with mixed dtypes
@@ -215,11 +216,11 @@ class Lion(SignOptimizer):
             return counts
 
         # sharded with telemetry, the counts are gathered next: a rank's error reaches the others there
-        counts = self._local(st, update, 3) if telemetry else update()
+        counts = self._local(st, update, 3, writing=True) if telemetry else update()
+        gathered = self._gather(st, counts).sums if telemetry and table.index else None
         self.steps += 1
-        if telemetry and table.index:
-            sums = np.concatenate([table.sums[:, :3], self._gather(st, counts).sums], axis=1)
-            self._record(table._replace(sums=sums))
+        if gathered is not None:
+            self._record(table._replace(sums=np.concatenate([table.sums[:, :3], gathered], axis=1)))
         return loss
 
     def _step_in_one_launch(self, st, which, telemetry):
