@@ -42,10 +42,11 @@ def _lane_loop(builder, pointers, n, width, body):
 
     ``body(builder, vectors, accumulators)`` returns the ``width`` new
     ``<LANES x double>`` accumulators from the loaded vectors (one per
-    pointer) and the old ones (zero at the start).  Returns the accumulators
-    after the loop, each folded pairwise ``(0+1), (2+3), ...``, then those
-    pairs pairwise, to one double.  ``n`` is not checked against the buffers'
-    lengths: the callers pass tile buffers and ``n`` at most their size.
+    pointer, ``<LANES x T>`` for a pointer to ``T``) and the old ones (zero
+    at the start).  Returns the accumulators after the loop, each folded
+    pairwise ``(0+1), (2+3), ...``, then those pairs pairwise, to one double.
+    ``n`` is not checked against the pointers' lengths: the callers pass tile
+    buffers or a tile's slices of arrays, and ``n`` at most their size.
     """
     i64 = ir.IntType(64)
     vty = ir.VectorType(ir.DoubleType(), LANES)
@@ -64,7 +65,8 @@ def _lane_loop(builder, pointers, n, width, body):
         a.add_incoming(zero, pre)
     builder.cbranch(builder.icmp_signed("<", j, full), body_block, done)
     builder.position_at_end(body_block)
-    vectors = [builder.load(builder.bitcast(builder.gep(p, [j]), vty.as_pointer()), align=8) for p in pointers]
+    vectors = [builder.load(builder.bitcast(builder.gep(p, [j]), ir.VectorType(p.type.pointee, LANES).as_pointer()),
+                            align=_bytes(p.type.pointee)) for p in pointers]
     new = body(builder, vectors, acc)
     body_end = builder.block
     j.add_incoming(builder.add(j, i64(LANES)), body_end)
@@ -81,10 +83,16 @@ def _lane_loop(builder, pointers, n, width, body):
     return out
 
 
-def _vector_intrinsic(builder, name, nargs):
-    vty = ir.VectorType(ir.DoubleType(), LANES)
+def _bytes(ty):
+    return 4 if isinstance(ty, ir.FloatType) else 8
+
+
+def _vector_intrinsic(builder, name, nargs, element=None):
+    element = ir.DoubleType() if element is None else element
+    vty = ir.VectorType(element, LANES)
     fnty = ir.FunctionType(vty, [vty] * nargs)
-    return cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.v{LANES}f64")
+    suffix = "f32" if isinstance(element, ir.FloatType) else "f64"
+    return cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.v{LANES}{suffix}")
 
 
 def _is_float64_buffer(buf):
@@ -129,7 +137,10 @@ def _lane_norms(typingctx, a, b, n):
     """``(sum |a_j|, sum a_j**2, sum a_j b_j, sum b_j**2)`` over ``j < n - n % LANES``, lanes folded as :func:`_lane_sums`.
 
     One loop over two buffers: what the optimizers' kernels need of ``c`` and
-    of the new momentum (Lion) or the Gaussian ``z`` (Enim).
+    of the momentum (Lion) or the Gaussian ``z`` (Enim), where ``c`` was
+    formed in a float64 buffer (with the telemetry's counts on the way, or
+    after Enim's draw of ``z``); otherwise :func:`_lane_c_norms` reads the
+    arrays themselves.
     """
     if not (_is_float64_buffer(a) and _is_float64_buffer(b) and isinstance(n, types.Integer)):
         return None
@@ -151,6 +162,73 @@ def _lane_norms(typingctx, a, b, n):
         return context.make_tuple(builder, signature.return_type, out)
 
     return sig, codegen
+
+
+def _is_float_buffer(buf):
+    return (isinstance(buf, types.Array) and isinstance(buf.dtype, types.Float) and buf.dtype.bitwidth in (32, 64)
+            and buf.ndim == 1 and buf.layout == "C")
+
+
+def _lane_c_norms_of(rounded):
+    """The intrinsic :func:`_lane_c_norms` (``rounded`` False) or :func:`_lane_c_norms_rounded` (True)."""
+
+    def typer(typingctx, m, g, z, n, a, b):
+        if not (_is_float_buffer(m) and _is_float_buffer(z) and g == m and isinstance(n, types.Integer)):
+            return None
+        if a != b or a != (m.dtype if rounded else types.float64):
+            return None
+        sig = types.UniTuple(types.float64, 5)(m, g, z, n, a, b)
+
+        def codegen(context, builder, signature, args):
+            pm, pg, pz = (context.make_array(t)(context, builder, v).data for t, v in zip(signature.args[:3], args[:3]))
+            nval = context.cast(builder, args[3], signature.args[3], types.int64)
+            dty = ir.DoubleType()
+            vty = ir.VectorType(dty, LANES)
+            element = context.get_value_type(signature.args[0].dtype)
+
+            def splat(value, ty):
+                vec = ir.Constant(ir.VectorType(ty, LANES), ir.Undefined)
+                for k in range(LANES):
+                    vec = builder.insert_element(vec, value, ir.IntType(32)(k))
+                return vec
+
+            av, bv = splat(args[4], element if rounded else dty), splat(args[5], element if rounded else dty)
+            fma, fabs = _vector_intrinsic(builder, "fma", 3), _vector_intrinsic(builder, "fabs", 1)
+            fma_dtype = _vector_intrinsic(builder, "fma", 3, element)
+            zero, one = ir.Constant(vty, [0.0] * LANES), ir.Constant(vty, [1.0] * LANES)
+
+            def wide(bld, v):
+                return v if isinstance(v.type.element, ir.DoubleType) else bld.fpext(v, vty)
+
+            def body(bld, v, acc):
+                mv, gv, zv = v
+                if rounded:  # fma(g, w1, m * b1) in the arrays' dtype, then widened
+                    x = wide(bld, bld.call(fma_dtype, [gv, bv, bld.fmul(mv, av)]))
+                else:  # beta1 m + (1 - beta1) g in float64: two products and a sum, each rounded
+                    x = bld.fadd(bld.fmul(av, wide(bld, mv)), bld.fmul(bv, wide(bld, gv)))
+                y = wide(bld, zv)
+                nonzero = bld.select(bld.fcmp_unordered("!=", x, zero), one, zero)  # a nan counts, as x != 0
+                return [bld.fadd(acc[0], bld.call(fabs, [x])), bld.call(fma, [x, x, acc[1]]),
+                        bld.call(fma, [x, y, acc[2]]), bld.call(fma, [y, y, acc[3]]), bld.fadd(acc[4], nonzero)]
+
+            out = _lane_loop(builder, [pm, pg, pz], nval, 5, body)
+            return context.make_tuple(builder, signature.return_type, out)
+
+        return sig, codegen
+
+    typer.__name__ = typer.__qualname__ = "_lane_c_norms_rounded" if rounded else "_lane_c_norms"
+    return intrinsic(typer)
+
+
+#: ``(sum |c_j|, sum c_j**2, sum c_j z_j, sum z_j**2, nnz(c))`` over ``j < n - n % LANES`` of
+#: ``c = a m + b g`` formed in float64 from the arrays ``m``, ``g`` (float32 or float64) and
+#: ``z`` (its own float dtype) read where they lie: :func:`_lane_norms` of ``c`` and ``z``
+#: without the float64 tile buffers (the same lanes, the same fold, the same bits).
+_lane_c_norms = _lane_c_norms_of(False)
+
+#: :func:`_lane_c_norms` with ``c = fma(g, b, m * a)`` formed in the arrays' dtype (``a``,
+#: ``b`` in it), then widened: ``c`` as Lion's step forms it.
+_lane_c_norms_rounded = _lane_c_norms_of(True)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

@@ -47,10 +47,11 @@ come back per array, as rows of the columns :data:`SUMS`.
 Fixed reduction order (what makes every sum independent of the number of
 threads and of which arrays share a launch): each array is cut into chunks of
 :data:`CHUNK`, chunks into tiles of :data:`TILE`; a tile's values are formed
-in float64 into a small buffer by a loop the compiler vectorises (counts are
-integer sums: exact in any order), and the buffer is summed by the lane
-kernels of :mod:`lni_geometry.kernels` (16 float64 lanes and a fixed pairwise
-fold, whatever the instruction set); tile sums are added in tile order, an
+in float64 and summed by the lane kernels of :mod:`lni_geometry.kernels` (16
+float64 lanes and a fixed pairwise fold, whatever the instruction set; the
+values pass through a small float64 buffer where counts are made on the way,
+counts being integer sums, exact in any order, and are read straight from the
+arrays otherwise: the same bits); tile sums are added in tile order, an
 array's chunk sums in chunk order.  Launches over fewer than
 :data:`PARALLEL_MIN` entries in all run on the calling thread, in the same
 order.

@@ -18,10 +18,16 @@ from numba import carray, njit, prange, types
 from numba.extending import intrinsic
 
 from .elementary import fma
-from .kernels import LANES, _lane_norms, _tile_sums
+from .kernels import (
+    LANES,
+    _lane_c_norms,
+    _lane_c_norms_rounded,
+    _lane_norms,
+    _tile_sums,
+)
 from .models import TILE_SCRATCH, fill_gaussian_tile
 
-#: Entries per tile: values pass through float64 buffers of this size (small tiles keep
+#: Entries per tile: values are formed, summed and drawn tile by tile (small tiles keep
 #: the arithmetic close to the loads it waits on, so that it overlaps the memory traffic).
 TILE = 512
 
@@ -75,15 +81,9 @@ def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts
     zg = 0
     tr = 0
     rv = 0
-    if not counts and has_z:  # the loop of the next branch, widening z on the way
+    if has_z:  # a loop of its own (a branch inside would keep the compiler from vectorising)
         for j in range(n):
-            mj = mt[j]
-            gj = gt[j]
-            x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
-            xbuf[j] = x
             zbuf[j] = np.float64(zt[j])
-            nz += x != 0.0
-        return nz, zg, tr, rv
     if not counts:
         for j in range(n):
             mj = mt[j]
@@ -92,9 +92,6 @@ def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts
             xbuf[j] = x
             nz += x != 0.0
         return nz, zg, tr, rv
-    if has_z:  # a loop of its own (a branch inside would keep the compiler from vectorising)
-        for j in range(n):
-            zbuf[j] = np.float64(zt[j])
     for j in range(n):
         mj = mt[j]
         gj = gt[j]
@@ -106,6 +103,31 @@ def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts
         tr += gz & (mj != zero)
         rv += (not gz) & (abs(mj) < threshold)
     return nz, zg, tr, rv
+
+
+@njit(inline="always", error_model="numpy")
+def _c_norms_tile(mt, gt, zt, n, beta1, rounded, b1, w1):
+    """``(sum |c_j|, sum c_j**2, sum c_j z_j, sum z_j**2, nnz(c))`` of a tile, ``c`` formed as in
+    :func:`_c_tile`, read from the arrays where they lie: :func:`_c_tile` then
+    :func:`_norms_tile` without their float64 buffers (16 lanes, then the ragged end in
+    order: the same bits)."""
+    w = 1.0 - beta1
+    if rounded:
+        s1, s2, cz, zz, lanes_nz = _lane_c_norms_rounded(mt, gt, zt, n, b1, w1)
+    else:
+        s1, s2, cz, zz, lanes_nz = _lane_c_norms(mt, gt, zt, n, beta1, w)
+    nz = int(lanes_nz)
+    for j in range(n - n % LANES, n):
+        mj = mt[j]
+        gj = gt[j]
+        x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+        y = np.float64(zt[j])
+        s1 += abs(x)
+        s2 += x * x
+        cz += x * y
+        zz += y * y
+        nz += x != 0.0
+    return s1, s2, cz, zz, nz
 
 
 @njit(inline="always", error_model="numpy")
@@ -167,11 +189,25 @@ def _norm_chunk(c, lo, hi, out, k):
 
 @njit(inline="always", error_model="numpy")
 def _momentum_chunk(m, g, z, beta1, threshold, rounded, b1, w1, counts, lo, hi, out, k):
-    """The telemetry sums of entries lo..hi-1 (counts if asked), and ``c . z``, ``z . z`` if ``z`` has entries."""
+    """The telemetry sums of entries lo..hi-1 (counts if asked), and ``c . z``, ``z . z`` if ``z`` has entries.
+
+    With ``z`` and without counts (Enim's first pass without the telemetry's
+    counts, Lion's telemetry sums with ``z = m``) each tile is summed where it
+    lies (:func:`_c_norms_tile`); otherwise through float64 tile buffers.
+    Both give the same bits.
+    """
     xbuf = np.empty(TILE)
     zbuf = np.empty(TILE)
     for t0 in range(lo, hi, TILE):
         n = min(TILE, hi - t0)
+        if z.shape[0] > 0 and not counts:  # no counts to make: the sums straight from the arrays
+            s1, s2, cz, zz, nz = _c_norms_tile(m[t0:t0 + n], g[t0:t0 + n], z[t0:t0 + n], n, beta1, rounded, b1, w1)
+            out[k, 0] += s1
+            out[k, 1] += s2
+            out[k, 2] += nz
+            out[k, 6] += cz
+            out[k, 7] += zz
+            continue
         _add_counts(out, k, _c_tile(m[t0:t0 + n], g[t0:t0 + n], z[t0:t0 + n], n, beta1, threshold, xbuf, zbuf,
                                     rounded, b1, w1, counts))
         if z.shape[0] > 0:

@@ -79,6 +79,82 @@ def test_momentum_sums_against_numpy(arrays):
     assert abs(got[7] / math.fsum(zz * zz) - 1) < 1e-12
 
 
+def _fma(a, b, c):
+    """Elementwise ``fma`` of three arrays of one dtype (checked against exact rationals above)."""
+    a, b, c = np.broadcast_arrays(a, b, c)
+    out = np.empty(a.shape, a.dtype)
+    _fma_many(np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(c), out)
+    return out
+
+
+def _sums_in_the_documented_order(c, z):
+    """``(sum |c|, sum c**2, sum c z, sum z**2)`` in the order of the kernels' reductions
+    (``lni_geometry.kernels``), written out in numpy: tiles of 512 entries added in turn; in a
+    tile, entry ``j`` into lane ``j mod 16`` (``|c|`` by additions, the products by ``fma``),
+    the 16 lanes folded pairwise ``(0+1), (2+3), ...``, then the ragged end in order."""
+    total = np.zeros(4)
+    for t0 in range(0, c.size, 512):
+        x, y = c[t0:t0 + 512], z[t0:t0 + 512]
+        full = x.size - x.size % 16
+        lanes = np.zeros((4, 16))
+        for j in range(0, full, 16):
+            xs, ys = x[j:j + 16], y[j:j + 16]
+            lanes = np.array([lanes[0] + np.abs(xs), _fma(xs, xs, lanes[1]), _fma(xs, ys, lanes[2]),
+                              _fma(ys, ys, lanes[3])])
+        while lanes.shape[1] > 1:
+            lanes = lanes[:, 0::2] + lanes[:, 1::2]
+        tile = lanes[:, 0]
+        for j in range(full, x.size):
+            tile = tile + np.array([abs(x[j]), x[j] * x[j], x[j] * y[j], y[j] * y[j]])
+        total = total + tile
+    return tuple(float(v) for v in total)
+
+
+@pytest.mark.parametrize("rounded", [False, True], ids=["float64 c", "rounded c"])
+@pytest.mark.parametrize("counts", [False, True], ids=["no counts", "counts"])
+@pytest.mark.parametrize("dtypes", [(np.float32, np.float32), (np.float64, np.float64), (np.float32, np.float64),
+                                    (np.float64, np.float32)], ids=["float32", "float64", "float64 z", "float32 z"])
+def test_momentum_sums_are_the_documented_reduction_to_the_bit(dtypes, counts, rounded):
+    """Both loops of the sums (straight from the arrays without counts, through float64 tile
+    buffers with them) give the documented order's bits: a reduction in another order, or a
+    ``c`` formed with a fused multiply-add, moves the last bits and fails (Enim's weights
+    depend on them: with and without telemetry, sharded or not, they must be the same).
+    Two whole tiles and a ragged third (76 = 4 x 16 + 12 entries)."""
+    dtype, zdtype = dtypes
+    rng = np.random.default_rng(5)
+    n = 1100
+    m = (rng.standard_normal(n) * (rng.random(n) < 0.9)).astype(dtype)
+    g = (rng.standard_normal(n) * (rng.random(n) < 0.8)).astype(dtype)
+    z = rng.standard_normal(n).astype(zdtype)
+    beta1 = 0.9
+    if rounded:
+        c = _fma(g, dtype(1.0 - beta1), m * dtype(beta1)).astype(np.float64)
+    else:
+        c = beta1 * m.astype(np.float64) + (1.0 - beta1) * g.astype(np.float64)
+    got = ok.momentum_sums(m, g, beta1, 0.05, z, rounded=rounded, counts=counts)
+    want = _sums_in_the_documented_order(c, z.astype(np.float64))
+    assert (got[0], got[1], got[6], got[7]) == want
+    assert got[2] == np.count_nonzero(c)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("counts", [False, True], ids=["no counts", "counts"])
+@pytest.mark.parametrize("rounded", [False, True], ids=["float64 c", "rounded c"])
+def test_a_non_finite_entry_inside_the_lanes_makes_the_l1_sum_non_finite(bad, counts, rounded):
+    """The steps refuse a non-finite ``c`` by ``||c||_1``: an inf or nan gradient entry among the
+    16-lane part of a tile (entry 37 of 1100; not only in the ragged end) makes it non-finite on
+    both loops, and a nan ``c`` counts as non-zero (as ``x != 0``)."""
+    rng = np.random.default_rng(6)
+    m, g, z = (rng.standard_normal(1100).astype(np.float32) for _ in range(3))
+    g[37] = bad
+    got = ok.momentum_sums(m, g, 0.9, 0.05, z, rounded=rounded, counts=counts)
+    assert not math.isfinite(got[0]) and not math.isfinite(got[1])
+    assert got[2] == 1100
+    clean = ok.momentum_sums(m, np.where(np.isfinite(g), g, 0).astype(np.float32), 0.9, 0.05, z, rounded=rounded,
+                             counts=counts)
+    assert math.isfinite(clean[0])
+
+
 @pytest.mark.parametrize("thr", [0.1, 0.7])
 def test_revived_threshold_is_exact_at_the_boundary(thr):
     """|m| < threshold compares with the exact float64 threshold, not its float32 rounding:

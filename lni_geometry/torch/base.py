@@ -489,16 +489,15 @@ class StepTable(NamedTuple):
 # --- sums with torch's operations (tensors the kernels do not take) ---------------------
 
 
-def torch_momentum_sums(m, g, beta1, threshold, z=None):
+def torch_momentum_sums(m, g, beta1, threshold, z=None, counts=True):
     """The sums of :func:`optim_kernels.momentum_sums` with torch's operations, ``c`` formed in the parameter's dtype.
 
-    Returns a float64 tensor of the 8 :data:`~optim_kernels.SUMS` (on the tensors' device).
+    Returns a float64 tensor of the 8 :data:`~optim_kernels.SUMS` (on the tensors' device); without
+    ``counts``, the counts of ``g`` and ``m`` are 0 (``nnz(c)`` is kept).
     """
     c = torch.mul(m, beta1).add_(g, alpha=1.0 - beta1).double()
-    m64 = m.double()
-    gz = g == 0
-    sums = [c.abs().sum(), (c * c).sum(), (c != 0).sum(), gz.sum(), (gz & (m != 0)).sum(),
-            (~gz & (m64.abs() < threshold)).sum()]
+    sums = [c.abs().sum(), (c * c).sum(), (c != 0).sum()]
+    sums += list(torch_counts(m, g, threshold)) if counts else [c.new_zeros(())] * 3
     if z is not None:
         z64 = z.double()
         sums += [(c * z64).sum(), (z64 * z64).sum()]

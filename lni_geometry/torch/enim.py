@@ -420,7 +420,7 @@ class Enim(SignOptimizer):
                                                                st.beta1[which], thr[which], counts=counts)
             for i in st.rest(st.fused):
                 sums[i] = torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]), float(thr[i]),
-                                              views[i]).cpu().numpy()
+                                              views[i], counts=counts).cpu().numpy()
             return sums
         if pending is not None and not fresh and pending.layout == self._layout(st):
             if not pending.filled:  # after load_state_dict or a copy: the buffer is drawn again from its key

@@ -31,7 +31,7 @@ class Lion(SignOptimizer):
     (:class:`lni_geometry.optim_kernels.LionStep`):
     a pass that checks ``m`` and ``g`` (or sums the telemetry), then, if
     ``c`` is finite, one pass over the weights, gradients and momenta with
-    those same roundings (counting the telemetry's zeros); with mixed dtypes
+    those same roundings (making, with telemetry, its three counts); with mixed dtypes
     or sharded parameters the two passes are two launches; elsewhere (CUDA,
     bfloat16, float16, non-contiguous tensors, a torch without FMA kernels)
     the step runs torch's operations.  The paper's eq. (2) sign typo is
@@ -259,7 +259,8 @@ class Lion(SignOptimizer):
                                                                    st.beta1[which], rounded=True, counts=False)
                 if rest:
                     sums[rest] = torch.stack([torch_momentum_sums(st.moms[i], st.grads[i], float(st.beta1[i]), 0.0,
-                                                                  z=st.moms[i]).cpu() for i in rest]).numpy()
+                                                                  z=st.moms[i], counts=False).cpu()
+                                              for i in rest]).numpy()
                 return sums[:, [0, 1, 2, 7]]
 
             table = self._gather(st, self._local(st, local, 4))
