@@ -420,8 +420,8 @@ class EnimStep:
     Built from an :class:`Arrays` (roles ``p, m, g, z``) and the settings;
     keeps the addresses of the weights, momenta and ``z`` (not the arrays:
     their owner keeps them alive), the constants and the buffers of the
-    sums.  :meth:`sums` is :func:`momentum_sums_many` over ``(m, g, z)``,
-    :meth:`update` is :func:`enim_update_many`: the same numbers.
+    sums.  :meth:`sums` is :func:`momentum_sums_many` over ``(m, g, z)`` (the
+    same numbers); :func:`enim_update_many` is one :meth:`update` of a new one.
     """
 
     def __init__(self, a, beta1, beta2, lr, weight_decay, samples=None):
@@ -489,15 +489,7 @@ def enim_update_many(a, beta1, beta2, alpha, beta, lr, weight_decay, next_key=No
     The coefficients: a number or one per array; with ``next_key``, array
     ``i``'s ``z`` becomes Gaussian sample ``samples[i]`` (default ``i``) of it.
     """
-    lay = _roles(a, 4)
-    count = len(lay.sizes)
-    b1, b2, alpha, beta, lr, wd = (_per_array(x, count) for x in (beta1, beta2, alpha, beta, lr, weight_decay))
-    coef = _columns(np.float64, b1, alpha, beta, lr, 1.0 - lr * wd)
-    consts = _columns(a.dtype, b2, 1.0 - b2)
-    draw = next_key is not None
-    k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
-    _update_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), coef, consts, draw, k0, k1,
-                   _samples(samples, count))
+    EnimStep(a, beta1, beta2, lr, weight_decay, samples).update(a.address[:, 2], alpha, beta, next_key)
 
 
 def fill_normals_many(a, key, samples=None, starts=None):

@@ -516,9 +516,9 @@ def test_a_prepared_lion_step_takes_new_gradients_each_call():
 
 
 def test_a_prepared_enim_step_is_the_two_launches():
-    """EnimStep's sums and update, called with new gradients, coefficients and keys, give the bits
-    of momentum_sums_many over (m, g, z) and enim_update_many (with and without counts, with and
-    without the next draw)."""
+    """EnimStep's sums and update, called again with new gradients, coefficients and keys, give the
+    bits of momentum_sums_many over (m, g, z) and of enim_update_many made afresh for each call
+    (tested against numpy and the stream above), with and without counts and the next draw."""
     ps, ms, gs, groups, lr = _model(np.float32)
     rng = np.random.default_rng(8)
     zs = [rng.standard_normal(p.size).astype(np.float32) for p in ps]

@@ -261,7 +261,7 @@ def test_the_kernels_take_only_tensors_of_one_shape_and_dtype():
 
     g = torch.Generator().manual_seed(2)
     values = [torch.randn(50, generator=g) for _ in range(3)]
-    a, b = torch.nn.Parameter(torch.randn(50, generator=g)), None
+    a = torch.nn.Parameter(torch.randn(50, generator=g))
     b = torch.nn.Parameter(a.detach().clone())
     a.grad_dtype = torch.float64
     oa, ob = Lion([a], lr=0.1, betas=(0.9, 0.9)), Lion([b], lr=0.1, betas=(0.9, 0.9))

@@ -432,7 +432,7 @@ class StepTensors:
         """
         which = np.asarray(which, dtype=np.int64)
         template, dtype, lay, z_offsets = self.layout.remembered(("arrays", which.tobytes(), roles),
-                                                                 lambda: self._launch(which, roles))
+                                                                 lambda: self._template(which, roles))
         address = template.copy()
         if "g" in roles:
             address[:, roles.index("g")] = self.grad_addresses()[which]
@@ -443,7 +443,7 @@ class StepTensors:
         dtype = dtype or z_dtype
         return optim_kernels.Arrays(address, dtype, z_dtype or dtype, lay, (self, z))
 
-    def _launch(self, which, roles):
+    def _template(self, which, roles):
         """What :meth:`arrays` keeps per layout: the weights' and momenta's addresses, the dtype
         (None for ``z`` alone), the :func:`optim_kernels.layout`, each entry's offset in ``z``."""
         address = np.zeros((len(which), len(roles)), dtype=np.int64)
@@ -737,14 +737,14 @@ class SignOptimizer(torch.optim.Optimizer):
         n = sum(n_t)
         nnz = sums[:, 2]
         budget = budget_from_block_sums(sums[:, 0], sums[:, 1], nnz, n=n)
-        counts = sums[:, 3:6].astype(np.int64)
+        counts = sums[:, 3:6].astype(np.int64).tolist()
         per_tensor = [
             {"index": index, "name": name, "group": group, "shape": shape, "n": k, "zero_grad": c[0],
              "tracing": c[1], "revived": c[2]}
             for index, name, group, shape, k, c in zip(table.index, table.names, table.groups, table.shapes, n_t,
-                                                        counts.tolist())
+                                                        counts)
         ]
-        zero, tracing, revived = counts.sum(axis=0).tolist() if len(counts) else (0, 0, 0)
+        zero, tracing, revived = (sum(column) for column in zip(*counts)) if counts else (0, 0, 0)
         record = {
             "step": self.steps,
             "n": n,

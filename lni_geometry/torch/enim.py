@@ -377,7 +377,7 @@ class Enim(SignOptimizer):
         z = self._z
         return st.layout.latest("enim step", (st.settings, z.data_ptr(), z.dtype), lambda: optim_kernels.EnimStep(
             st.arrays(np.arange(len(st)), ("p", "m", "g", "z"), z=z), st.beta1, st.beta2, st.lr, st.weight_decay,
-            samples=np.asarray(st.index, dtype=np.int64)))
+            samples=_samples(st)))
 
     def _layout(self, st):
         """What a z drawn ahead was drawn for: the tensors (global index, size of the whole tensor) and
@@ -402,11 +402,11 @@ class Enim(SignOptimizer):
         another as on the fused path and the numbers are the same; then the
         sums.  ``threshold``: per tensor, or None (no counts).
         """
-        everything = st.layout.remembered("everything", lambda: np.arange(len(st)))
+        everything = _everything(st)
         counts = threshold is not None
         thr = threshold if counts else np.zeros(len(st))
         pending, self._pending = self._pending, None
-        samples = st.layout.remembered("samples", lambda: np.asarray(st.index, dtype=np.int64))
+        samples = _samples(st)
         if not self._fused_draws(st):
             views = self._views(st)
             if self._own_stream():  # the package's stream, with the keys in the fused path's order
@@ -555,11 +555,11 @@ class Enim(SignOptimizer):
         fused = st.fused if self.foreach is None else {}
         ahead = self._fused_draws(st)
         next_key = self._draw_key() if ahead else None
-        samples = st.layout.remembered("samples", lambda: np.asarray(st.index, dtype=np.int64))
+        samples = _samples(st)
         done = []
         if ahead:  # every entry in the kernels' one launch, prepared once per layout and settings
             self._launch(st).update(st.grad_addresses(), alpha, beta, next_key)
-            mark_written(st.written(st.layout.remembered("everything", lambda: np.arange(len(st)))))
+            mark_written(st.written(_everything(st)))
             fused = {}
             done = list(range(len(st)))
         for dtype, which in fused.items():
@@ -584,6 +584,16 @@ class Enim(SignOptimizer):
             c = torch.mul(m, b1).add_(g, alpha=1.0 - b1)
             p.add_(z.mul_(b_i).add_(c, alpha=a_i), alpha=-lr_i)
             m.mul_(b2).add_(g, alpha=1.0 - b2)
+
+
+def _samples(st):
+    """Each entry's Gaussian sample of ``z``: its global index (int64), once per layout."""
+    return st.layout.remembered("samples", lambda: np.asarray(st.index, dtype=np.int64))
+
+
+def _everything(st):
+    """Every entry of ``st``, in order (int64), once per layout."""
+    return st.layout.remembered("everything", lambda: np.arange(len(st)))
 
 
 def _fill_cpu(z, key, samples, starts, lengths, offsets):
