@@ -63,7 +63,7 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, uint32
+from numba import njit
 
 from .elementary import fma
 from .kernels import add_rows_in_order, chunk_sums_of_sample, n_chunks
@@ -83,6 +83,7 @@ __all__ = [
     "finite",
     "EnimStep",
     "LionStep",
+    "NormalsFill",
     "lion_step_many",
     "lion_update",
     "momentum_sums",
@@ -260,7 +261,7 @@ def _key(key):
     k0, k1 = (int(k) for k in key)
     if not (0 <= k0 < 2**32 and 0 <= k1 < 2**32):
         raise ValueError(f"key must be two integers in [0, 2**32), got {tuple(key)!r}")
-    return uint32(k0), uint32(k1)
+    return np.uint32(k0), np.uint32(k1)  # numpy's scalars (numba's uint32() costs microseconds a call)
 
 
 def _samples(samples, count):
@@ -458,7 +459,7 @@ class EnimStep:
         self._coef[:, 1] = alpha
         self._coef[:, 2] = beta
         draw = next_key is not None
-        k0, k1 = _key(next_key) if draw else (uint32(0), uint32(0))
+        k0, k1 = _key(next_key if draw else (0, 0))
         _update_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._like, self._coef, self._consts,
                        draw, k0, k1, self._samples)
 
@@ -492,17 +493,37 @@ def enim_update_many(a, beta1, beta2, alpha, beta, lr, weight_decay, next_key=No
     EnimStep(a, beta1, beta2, lr, weight_decay, samples).update(a.address[:, 2], alpha, beta, next_key)
 
 
+class NormalsFill:
+    """:func:`fill_normals_many` prepared once for fills that differ only in the key.
+
+    Built from an :class:`Arrays` (role ``z``) and the samples and starts;
+    keeps the addresses (not the arrays: their owner keeps them alive).
+    Calling it with a key launches the kernel, nothing else.
+    """
+
+    def __init__(self, a, samples=None, starts=None):
+        lay = _roles(a, 1)
+        count = len(lay.sizes)
+        first = _per_array(0 if starts is None else starts, count, np.int64).copy()
+        if count and (first.min() < 0 or (first + lay.sizes).max() > 2**62):
+            raise ValueError(f"coordinates must be in [0, 2**62), got starts {first.min()} .. {first.max()}")
+        self._layout, self._like, self._starts = lay, _like(a.z_dtype), first
+        self._address = np.array(a.address[:, :1], dtype=np.int64)
+        self._samples = _samples(samples, count).copy()
+
+    def __call__(self, key):
+        """Fill every array with the normals of ``key`` (two integers in ``[0, 2**32)``)."""
+        lay = self._layout
+        k0, k1 = _key(key)
+        _normals_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._like, k0, k1, self._samples,
+                        self._starts)
+
+
 def fill_normals_many(a, key, samples=None, starts=None):
     """:func:`fill_normals` of every array of ``a`` (role ``z``): array ``i`` gets coordinates
-    ``starts[i] ..`` (default 0) of sample ``samples[i]`` (default ``i``)."""
-    lay = _roles(a, 1)
-    k0, k1 = _key(key)
-    count = len(lay.sizes)
-    first = _per_array(0 if starts is None else starts, count, np.int64)
-    if count and (first.min() < 0 or (first + lay.sizes).max() > 2**62):
-        raise ValueError(f"coordinates must be in [0, 2**62), got starts {first.min()} .. {first.max()}")
-    _normals_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), k0, k1,
-                    _samples(samples, count), first)
+    ``starts[i] ..`` (default 0) of sample ``samples[i]`` (default ``i``); one call of a new
+    :class:`NormalsFill`."""
+    NormalsFill(a, samples, starts)(key)
 
 
 def c_sums(c):

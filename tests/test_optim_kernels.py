@@ -261,6 +261,24 @@ def test_enim_draw_is_the_sampler_stream_and_its_sums(arrays):
     assert np.array_equal(z64, want)
 
 
+def test_a_prepared_fill_draws_the_stream_of_each_key():
+    """:class:`NormalsFill` over three arrays (samples 4, 0, 9; starts 0, 3, 8: a start off a
+    block of four), called with two keys in turn: each array holds its coordinates of the
+    sampler's stream for the key of the last call."""
+    sizes, samples, starts = (70001, 5, 1003), [4, 0, 9], [0, 3, 8]
+    zs = [np.empty(n, np.float32) for n in sizes]
+    a = ok.Arrays(np.array([[z.ctypes.data] for z in zs], np.int64), np.dtype(np.float32), np.dtype(np.float32),
+                  ok.layout(sizes), tuple(zs))
+    fill = ok.NormalsFill(a, samples, starts)
+    for key in ((5, 6), (7, 1)):
+        fill(key)
+        for z, n, s, start in zip(zs, sizes, samples, starts):
+            want = cpu.sample_coords(np.array(key, np.uint32), Gaussian(), start + n, s, 1)[0][start:]
+            assert np.array_equal(z, want.astype(np.float32))
+    with pytest.raises(ValueError, match=r"coordinates must be in \[0, 2\*\*62\)"):
+        ok.NormalsFill(a, samples, [0, -1, 0])
+
+
 def test_normal_sums_are_the_sums_of_the_stream():
     n = 200003
     x = cpu.sample_coords(np.array([8, 1], np.uint32), Gaussian(), n, 2, 1)[0]

@@ -141,11 +141,11 @@ def test_lion_rejects_sparse_gradients_and_bad_hyperparameters():
         Lion([p]).step()
     q = [torch.nn.Parameter(torch.zeros(2))]
     for kwargs, match in [
-        (dict(lr=0.0), r"lr must be a finite number in \(0, inf\), got 0\.0$"),
+        (dict(lr=-0.1), r"lr must be a finite number in \[0, inf\), got -0\.1$"),
         (dict(betas=(1.0, 0.9)), r"beta1 must be a finite number in \[0, 1\), got 1\.0$"),
         (dict(betas=(0.9,)), "betas must be a pair"),
         (dict(weight_decay=-1), r"weight_decay must be a finite number in \[0, inf\), got -1\.0$"),
-        (dict(lr=float("nan")), r"lr must be a finite number in \(0, inf\), got nan$"),
+        (dict(lr=float("nan")), r"lr must be a finite number in \[0, inf\), got nan$"),
     ]:
         with pytest.raises(ValueError, match=match):
             Lion(q, **kwargs)

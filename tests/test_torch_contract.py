@@ -50,7 +50,8 @@ def _same(a, b):
 OPTIMIZERS = {
     "lion": lambda ps, **kw: Lion(ps, lr=1e-3, weight_decay=0.1, **kw),
     "lion-telemetry": lambda ps, **kw: Lion(ps, lr=1e-3, weight_decay=0.1, telemetry=True, **kw),
-    "enim": lambda ps, **kw: Enim(ps, lr=1e-3, angle=0.6, seed=5, **kw),
+    "enim": lambda ps, **kw: Enim(ps, lr=1e-3, angle=0.6, seed=5, weight_decay=0.01, decoupled_weight_decay=True,
+                                  **kw),
     "enim-lni-telemetry": lambda ps, **kw: Enim(ps, lr=1e-3, angle="lni", seed=5, telemetry=True, **kw),
 }
 
@@ -154,9 +155,94 @@ def test_tensor_lr_equals_float_lr_and_follows_a_scheduler(make):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("make", [Lion, lambda ps, lr, weight_decay: Enim(ps, lr=lr, weight_decay=weight_decay,
+                                                                           angle=0.5, seed=1)])
+def test_lr_zero_is_taken_as_torch_takes_it_and_moves_only_the_momenta(make):
+    """``lr = 0`` (torch's optimizers take ``lr >= 0``; a warm-up schedule starts there): the weights
+    stay, the momenta move as lion-pytorch's do with its group's ``lr`` set to 0 (it refuses 0 at
+    construction)."""
+    x, y = _data()
+    nets = [_net(), _net()]
+    ours = make(nets[0].parameters(), lr=0.0, weight_decay=0.1)
+    theirs = lion_pytorch.Lion(nets[1].parameters(), lr=1e-3, weight_decay=0.1)
+    theirs.param_groups[0]["lr"] = 0.0
+    before = [p.detach().clone() for p in nets[0].parameters()]
+    for _ in range(3):
+        for net, opt in zip(nets, (ours, theirs)):
+            _train_step(net, opt, x, y)
+    for w, a, b in zip(before, nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(w, a) and torch.equal(a, b)
+        assert torch.equal(ours.state[a]["exp_avg"], theirs.state[b]["exp_avg"])
+        assert ours.state[a]["exp_avg"].abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("foreach", [None, False, True])
+def test_decoupled_weight_decay_is_lion_pytorchs(foreach, dtype):
+    """lion-pytorch's ``decoupled_weight_decay=True`` (the decay divided by the lr given at
+    construction), bit for bit, with two groups of their own lr and a scheduler; and not the
+    coupled decay."""
+    x, y = _data(dtype=dtype)
+    nets = [_net().to(dtype) for _ in range(3)]
+
+    def groups(net):
+        ps = list(net.parameters())
+        return [{"params": ps[:2]}, {"params": ps[2:], "lr": 3e-3}]
+
+    opts = [Lion(groups(nets[0]), lr=1e-2, weight_decay=0.5, decoupled_weight_decay=True, foreach=foreach),
+            lion_pytorch.Lion(groups(nets[1]), lr=1e-2, weight_decay=0.5, decoupled_weight_decay=True),
+            Lion(groups(nets[2]), lr=1e-2, weight_decay=0.5, foreach=foreach)]
+    scheds = [torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5) for o in opts]
+    for _ in range(5):
+        for net, opt, sched in zip(nets, opts, scheds):
+            _train_step(net, opt, x, y)
+            sched.step()
+    ours, theirs, coupled = (list(n.parameters()) for n in nets)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert not all(torch.equal(a, b) for a, b in zip(ours, coupled))
+
+
+def test_decoupled_weight_decay_in_enim_is_the_divided_weight_decay():
+    x, y = _data()
+    nets = [_net(), _net()]
+    opts = [Enim(nets[0].parameters(), lr=1e-2, weight_decay=0.5, decoupled_weight_decay=True, angle=0.4, seed=2),
+            Enim(nets[1].parameters(), lr=1e-2, weight_decay=0.5 / 1e-2, angle=0.4, seed=2)]
+    scheds = [torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5) for o in opts]
+    for _ in range(4):
+        for net, opt, sched in zip(nets, opts, scheds):
+            _train_step(net, opt, x, y)
+            sched.step()
+    assert _same(_snapshot(nets[0], opts[0]), _snapshot(nets[1], opts[1]))
+
+
+def test_a_copy_pickled_before_decoupled_weight_decay_steps_with_the_coupled_decay():
+    """An optimizer pickled by a release without the option (no such attributes) loads with the
+    coupled decay and steps as a new one does."""
+    x, y = _data()
+    nets = [_net(), _net()]
+    opts = [Lion(n.parameters(), lr=1e-2, weight_decay=0.5) for n in nets]
+    state = opts[1].__getstate__()
+    del state["decoupled_weight_decay"], state["initial_lr"]
+    old = Lion.__new__(Lion)
+    old.__setstate__(state)
+    assert old.decoupled_weight_decay is False and old.initial_lr == 1e-2
+    for _ in range(2):
+        _train_step(nets[0], opts[0], x, y)
+        _train_step(nets[1], old, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+
+
+def test_decoupled_weight_decay_needs_an_lr():
+    w = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"lr given at construction: it must be > 0, got 0\.0"):
+        Lion([w], lr=0.0, weight_decay=0.1, decoupled_weight_decay=True)
+    with pytest.raises(TypeError, match="decoupled_weight_decay must be True or False, got 1"):
+        Enim([w], angle=0.5, decoupled_weight_decay=1)
+
+
 def test_bad_tensor_lr_is_refused():
     w = torch.nn.Parameter(torch.zeros(3))
-    with pytest.raises(ValueError, match="one real floating value"):
+    with pytest.raises(ValueError, match="^Tensor lr must be 1-element: .* one real floating value"):
         Lion([w], lr=torch.tensor([0.1, 0.2]))
     with pytest.raises(ValueError, match="lr"):
         Lion([w], lr=torch.tensor(-0.1))

@@ -78,18 +78,20 @@ def _rows(params):
 
 
 class _FillNormals:
-    """The package's kernel filling ``n`` normals (the floor of Enim's extra work), timed as a row."""
+    """The package's kernel filling ``n`` normals (the floor of Enim's extra work), timed as a row:
+    the launch alone (:class:`~lni_geometry.optim_kernels.NormalsFill`, prepared once, as Enim's
+    steps are), a new key each step."""
 
     def __init__(self, n):
         from .. import optim_kernels
 
         self._z = np.empty(n, dtype=np.float32)
-        self._fill = optim_kernels.fill_normals
+        self._fill = optim_kernels.NormalsFill(optim_kernels.arrays_of(z=self._z))
         self._key = 0
 
     def step(self):
         self._key += 1
-        self._fill(self._z, (self._key, 7))
+        self._fill((self._key, 7))
 
 
 def bench_torch(repeat=15, seed=0, models=None):
@@ -108,7 +110,7 @@ def bench_torch(repeat=15, seed=0, models=None):
     telemetry; ``Enim`` with a float angle, and with ``angle="lion"`` and
     telemetry; lucidrains/lion-pytorch's ``Lion`` and its ``foreach``
     variant (when installed); and the package's kernel filling the model's
-    ``n`` normals alone (:func:`lni_geometry.optim_kernels.fill_normals`),
+    ``n`` normals alone (its launch prepared once: :class:`lni_geometry.optim_kernels.NormalsFill`),
     for Enim's bound: ``Enim <= Lion + 1.25 fill``.
 
     Parameters

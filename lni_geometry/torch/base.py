@@ -83,7 +83,8 @@ def lr_value(lr):
     """A group's ``lr`` as a Python float: a number, or a one-element real tensor (as torch's optimizers take)."""
     if isinstance(lr, torch.Tensor):
         if lr.numel() != 1 or not lr.is_floating_point():
-            raise ValueError(f"lr as a tensor must hold one real floating value, got {lr!r}")
+            raise ValueError(f"Tensor lr must be 1-element: lr as a tensor must hold one real floating value, "
+                             f"got {lr!r}")  # torch's optimizers' words first
         return float(lr)
     return lr
 
@@ -367,7 +368,7 @@ class StepTensors:
         self.shapes, self.sizes, self.runs, self.counted, self.fused = (layout.shapes, layout.sizes, layout.runs,
                                                                        layout.counted, layout.fused)
         self.settings = settings = tuple((group["betas"][0], group["betas"][1], float(lr_value(group["lr"])),
-                                          group["weight_decay"]) for group in optimizer.param_groups)
+                                          optimizer.weight_decay_of(group)) for group in optimizer.param_groups)
         self.beta1, self.beta2, self.lr, self.weight_decay = layout.latest("settings", settings, lambda: tuple(
             np.ascontiguousarray(np.array(settings, dtype=np.float64).reshape(-1, 4)[layout.groups].T)))
         self._g_address = None
@@ -409,6 +410,10 @@ class StepTensors:
 
         which = self.layout.remembered("whole", make)
         return which if which is not False else None
+
+    def everything(self):
+        """Every entry, in order (int64), once per layout."""
+        return self.layout.remembered("everything", lambda: np.arange(len(self)))
 
     def written(self, which):
         """The weights and momenta of the entries ``which``: the tensors a kernel's update writes
@@ -535,13 +540,20 @@ class SignOptimizer(torch.optim.Optimizer):
 
     #: Attributes beyond torch's ``defaults``, ``state`` and ``param_groups`` that a copy
     #: (``copy.deepcopy``, ``pickle``, ``torch.save``) carries.
-    _COPIED = ("foreach", "telemetry_enabled", "steps", "telemetry", "history", "callback", "all_params")
+    _COPIED = ("foreach", "telemetry_enabled", "steps", "telemetry", "history", "callback", "all_params",
+               "decoupled_weight_decay", "initial_lr")
 
     def __init__(self, params, defaults, foreach, telemetry, history, callback, process_group=None,
-                 all_params=None):
+                 all_params=None, decoupled_weight_decay=False):
         check_group(defaults)
         if foreach is not None and not isinstance(foreach, bool):
             raise TypeError(f"foreach must be None, True or False, got {foreach!r}")
+        if not isinstance(decoupled_weight_decay, bool):
+            raise TypeError(f"decoupled_weight_decay must be True or False, got {decoupled_weight_decay!r}")
+        initial_lr = float(lr_value(defaults["lr"]))
+        if decoupled_weight_decay and initial_lr == 0.0:
+            raise ValueError("decoupled_weight_decay=True divides the weight decay by the lr given at construction: "
+                             "it must be > 0, got 0.0")
         if not isinstance(telemetry, bool):
             raise TypeError(f"telemetry must be True or False, got {telemetry!r}")
         history = _check_history(history)
@@ -550,6 +562,10 @@ class SignOptimizer(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self.foreach = foreach
         self.telemetry_enabled = telemetry
+        #: Whether each group's ``weight_decay`` is divided by :attr:`initial_lr` (lion-pytorch's option).
+        self.decoupled_weight_decay = decoupled_weight_decay
+        #: The ``lr`` given at construction (a float).
+        self.initial_lr = initial_lr
         #: Steps taken (1 after the first ``step()``).
         self.steps = 0
         #: The last step's telemetry (a dict), or None.
@@ -580,6 +596,13 @@ class SignOptimizer(torch.optim.Optimizer):
         except TypeError:
             self.param_groups.pop()
             raise
+
+    def weight_decay_of(self, group):
+        """The weight decay a step applies in ``group``: its ``weight_decay``, divided by
+        :attr:`initial_lr` with ``decoupled_weight_decay`` (the weights then shrink by the factor
+        ``1 - (lr / initial_lr) weight_decay`` per step, as lion-pytorch's option does)."""
+        wd = group["weight_decay"]
+        return wd / self.initial_lr if self.decoupled_weight_decay else wd
 
     # -- one step --
 
@@ -650,7 +673,7 @@ class SignOptimizer(torch.optim.Optimizer):
         """Each group's lr, beta1, beta2 and weight_decay, in one list."""
         values = []
         for g in self.param_groups:
-            values += [float(lr_value(g["lr"])), g["betas"][0], g["betas"][1], g["weight_decay"]]
+            values += [float(lr_value(g["lr"])), g["betas"][0], g["betas"][1], self.weight_decay_of(g)]
         return values
 
     def _check_values(self, st=None):
@@ -680,7 +703,7 @@ class SignOptimizer(torch.optim.Optimizer):
         topo = self._topology
         columns = np.asarray(columns, dtype=np.float64)
         if topo is None or topo.sharded is None:
-            return StepTable(st.index, st.groups, st.sizes, st.names, st.shapes, columns, np.arange(len(st)))
+            return StepTable(st.index, st.groups, st.sizes, st.names, st.shapes, columns, st.everything())
         index, groups, counted = (st.index, st.groups, st.counted) if st is not None else ([], [], [])
         present, row_groups, total = topo.table(topo.count(self.param_groups), index, groups, columns, counted,
                                                 self._check_values(st), failed, writing)
@@ -844,6 +867,8 @@ class SignOptimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self._step_layout = None
         if copied:
+            if "decoupled_weight_decay" not in state:  # pickled before the option existed
+                self.decoupled_weight_decay, self.initial_lr = False, float(lr_value(self.defaults["lr"]))
             from .distributed import topology_of
 
             self._topology = None if alone else topology_of(None, self.param_groups, self.all_params)

@@ -46,7 +46,7 @@ class Enim(SignOptimizer):
 
     Parameters
     ----------
-    params, lr, betas, weight_decay, telemetry, history, callback
+    params, lr, betas, weight_decay, decoupled_weight_decay, telemetry, history, callback
         As in :class:`Lion`.
     foreach : bool or None
         ``None`` (default): the fused kernels on the CPU (float32/float64).
@@ -142,7 +142,7 @@ class Enim(SignOptimizer):
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, angle, seed=None,
                  scope="model", foreach=None, telemetry=False, history=True, callback=None, process_group=None,
-                 all_params=None):
+                 all_params=None, decoupled_weight_decay=False):
         angle = check_angle(angle)
         if scope not in ENIM_SCOPES:
             raise ValueError(f"scope must be one of {ENIM_SCOPES}, got {scope!r}")
@@ -151,7 +151,8 @@ class Enim(SignOptimizer):
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
         self.angle = angle
         self.scope = scope
-        super().__init__(params, defaults, foreach, telemetry, history, callback, process_group, all_params)
+        super().__init__(params, defaults, foreach, telemetry, history, callback, process_group, all_params,
+                         decoupled_weight_decay)
         self._device()  # one device, checked now
         if scope == "tensor" and angle == "lni" and all_params is not None:
             raise ValueError("scope='tensor' with angle='lni' is not available with all_params (ZeRO-1): a rank "
@@ -162,6 +163,7 @@ class Enim(SignOptimizer):
         if seed is None and self._topology is not None:
             self.seed = self._topology.broadcast_seed(self.seed)
         self._generator = None  # created when first needed
+        self._key_words = None  # the two words of a key, drawn in place
         self._z = None
         #: The z drawn ahead by the last update (see :meth:`_first_pass`), or None.
         self._pending = None
@@ -211,8 +213,9 @@ class Enim(SignOptimizer):
 
     def _draw_key(self):
         """Two 32-bit words from the optimizer's generator: the Philox key of one draw."""
-        k = torch.randint(0, 2**32, (2,), generator=self._gen(), dtype=torch.int64)
-        return tuple(int(x) for x in k.tolist())
+        if self._key_words is None:  # torch.randint(0, 2**32, (2,)) is this tensor's random_(0, 2**32)
+            self._key_words = torch.empty(2, dtype=torch.int64)
+        return tuple(self._key_words.random_(0, 2**32, generator=self._gen()).tolist())
 
     def _normal_(self, zs, samples=None):
         """Fill the slices ``zs`` of the buffer (one per tensor) with independent standard normals.
@@ -333,7 +336,7 @@ class Enim(SignOptimizer):
         gen = state.pop("_generator_state", None)
         super().__setstate__(state)
         if copied:
-            self._generator, self._z = None, None
+            self._generator, self._z, self._key_words = None, None, None
             if gen is not None:
                 self._gen().set_state(gen)
 
@@ -364,29 +367,35 @@ class Enim(SignOptimizer):
     def _fused_draws(self, st):
         """Whether ``z`` is drawn (and the step made) by the kernels alone: every tensor fused, one
         dtype, the buffer's."""
-        def one_dtype():  # the dtype of every entry, where the kernels take them all
-            fused = st.fused
-            return next(iter(fused)) if len(fused) == 1 and len(next(iter(fused.values()))) == len(st) else False
+        if not (self.FUSED_DRAWS and self.foreach is None):  # settings a user may change between steps
+            return False
+        z = self._z
 
-        return (self.FUSED_DRAWS and self.foreach is None and not self._sharded() and self._z.device.type == "cpu"
-                and st.layout.remembered("one dtype", one_dtype) == self._z.dtype)
+        def fused_draws():  # once per layout and buffer dtype: every entry fused, of the buffer's dtype
+            fused = st.fused
+            one_dtype = len(fused) == 1 and len(next(iter(fused.values()))) == len(st)
+            return (not self._sharded() and z.device.type == "cpu" and one_dtype and next(iter(fused)) == z.dtype)
+
+        return st.layout.remembered(("fused draws", z.dtype, z.device), fused_draws)
 
     def _launch(self, st):
         """The step's :class:`optim_kernels.EnimStep` over every entry and the buffer of ``z``
         (where the kernels take them all), prepared once per layout, settings and buffer."""
         z = self._z
         return st.layout.latest("enim step", (st.settings, z.data_ptr(), z.dtype), lambda: optim_kernels.EnimStep(
-            st.arrays(np.arange(len(st)), ("p", "m", "g", "z"), z=z), st.beta1, st.beta2, st.lr, st.weight_decay,
+            st.arrays(st.everything(), ("p", "m", "g", "z"), z=z), st.beta1, st.beta2, st.lr, st.weight_decay,
             samples=_samples(st)))
 
     def _layout(self, st):
         """What a z drawn ahead was drawn for: the tensors (global index, size of the whole tensor) and
         the buffer's dtype."""
+        dtype = self._z.dtype
+
         def layout():
             sizes = st.sizes if st.runs is None else [math.prod(shape) for shape in st.shapes]
-            return tuple(zip(st.index, sizes))
+            return tuple(zip(st.index, sizes)) + (str(dtype),)
 
-        return st.layout.remembered("drawn for", layout) + (str(self._z.dtype),)
+        return st.layout.remembered(("drawn for", dtype), layout)
 
     def _first_pass(self, st, threshold, fresh=False):
         """Draw ``z`` (or take the one the last update drew ahead) and return per tensor the
@@ -402,12 +411,11 @@ class Enim(SignOptimizer):
         another as on the fused path and the numbers are the same; then the
         sums.  ``threshold``: per tensor, or None (no counts).
         """
-        everything = _everything(st)
         counts = threshold is not None
-        thr = threshold if counts else np.zeros(len(st))
         pending, self._pending = self._pending, None
         samples = _samples(st)
         if not self._fused_draws(st):
+            thr = threshold if counts else np.zeros(len(st))
             views = self._views(st)
             if self._own_stream():  # the package's stream, with the keys in the fused path's order
                 ahead = pending is not None and not fresh and pending.layout == self._layout(st)
@@ -426,15 +434,16 @@ class Enim(SignOptimizer):
             if not pending.filled:  # after load_state_dict or a copy: the buffer is drawn again from its key
                 self._fill(st, pending.key)
             return self._launch(st).sums(st.grad_addresses(), threshold)
-        return optim_kernels.enim_draw_many(st.arrays(everything, ("z", "m", "g"), z=self._z), st.beta1,
+        return optim_kernels.enim_draw_many(st.arrays(st.everything(), ("z", "m", "g"), z=self._z), st.beta1,
                                             self._draw_key(), samples=samples, threshold=threshold)
 
     @staticmethod
-    def _coefficients(sizes, blocks, angles, sums):
-        """``(alpha, beta)`` per block and ``u . c``; None if ``z`` must be drawn again."""
+    def _coefficients(sizes, blocks, angles, columns):
+        """``(alpha, beta)`` per block and ``u . c`` from the columns of the step's sums (lists over the
+        rows, in the order of :data:`optim_kernels.SUMS`); None if ``z`` must be drawn again."""
         coef = []
         along = 0.0
-        columns = [sums[:, k].tolist() for k in (1, 6, 7)]
+        columns = [columns[k] for k in (1, 6, 7)]
         for block, t in zip(blocks, angles):
             every = len(block) == len(sizes)  # scope "model": one block of every row
             n = sum(sizes) if every else sum(sizes[i] for i in block)
@@ -507,8 +516,11 @@ class Enim(SignOptimizer):
         # Pass 1: draw z; the sums of c (formed from m and g) and of z against c.
         threshold = self._thresholds(st, st.fused) if self.telemetry_enabled else None
         table = self._gather(st, self._local(st, lambda: self._first_pass(st, threshold), 8))
-        if not np.isfinite(table.sums[:, 0]).all():
-            self._refuse(st, table, np.flatnonzero(~np.isfinite(table.sums[:, 0])).tolist())
+        columns = table.sums.T.tolist()  # per column of SUMS, Python floats over the rows
+        if not math.isfinite(sum(columns[0])):  # an inf or a nan in some ||c||_1 (or the sum overflows)
+            bad = [r for r, l1 in enumerate(columns[0]) if not math.isfinite(l1)]
+            if bad:
+                self._refuse(st, table, bad)
 
         # The angle of each block (the model, or each tensor), then the coefficients of
         # u = alpha c + beta z.  A z (almost) parallel to c (probability 0, but a seed
@@ -524,18 +536,20 @@ class Enim(SignOptimizer):
         elif isinstance(self.angle, float):
             angles = [self.angle] * len(blocks)
         else:
-            angles = [self._angle_for(*(math.fsum(sums[block, k]) for k in range(3))) for block in blocks]
+            angles = [self._angle_for(*(math.fsum([columns[k][r] for r in block]) for k in range(3)))
+                      for block in blocks]
         for _ in range(100):
-            coef = self._coefficients(sizes, blocks, angles, sums)
+            coef = self._coefficients(sizes, blocks, angles, columns)
             if coef is not None:
                 break
             again = self._local(st, lambda: self._first_pass(st, None, fresh=True), 8)
             sums[:, 6:8] = self._gather(st, again).sums[:, 6:8]
+            columns = sums.T.tolist()
         else:  # pragma: no cover - would need 100 degenerate Gaussian draws
             raise RuntimeError("could not draw a direction orthogonal to c")
         coef, along = coef
         n_all = sum(sizes)
-        c2_all = math.fsum(sums[:, 1])
+        c2_all = math.fsum(columns[1])
         if c2_all == 0.0:
             applied = math.nan
         elif self.scope == "model":
@@ -547,31 +561,32 @@ class Enim(SignOptimizer):
     def _update(self, st, table, blocks, coef):
         """Pass 2: step the weights by ``u = alpha c + beta z``, and the momenta; fused, draw the
         next step's ``z`` on the way (sharded: its key, for the next step's first pass)."""
-        row_alpha, row_beta = np.zeros(len(table.sizes)), np.zeros(len(table.sizes))
-        for block, (a, b) in zip(blocks, coef):
-            row_alpha[block], row_beta[block] = a, b
-        alpha, beta = row_alpha[table.entry_row], row_beta[table.entry_row]
+        ahead = self._fused_draws(st)
+        if ahead and len(coef) == 1:  # one block (the model): the launch takes the two numbers
+            alpha, beta = coef[0]
+        else:  # per entry
+            row_alpha, row_beta = np.zeros(len(table.sizes)), np.zeros(len(table.sizes))
+            for block, (a, b) in zip(blocks, coef):
+                row_alpha[block], row_beta[block] = a, b
+            alpha, beta = row_alpha[table.entry_row], row_beta[table.entry_row]
+        if ahead:  # every entry in the kernels' one launch, prepared once per layout and settings
+            next_key = self._draw_key()
+            self._launch(st).update(st.grad_addresses(), alpha, beta, next_key)
+            mark_written(st.written(st.everything()))
+            self._pending = PendingDraw(next_key, self._layout(st), True)
+            return
         hyper = (st.beta1, st.beta2, alpha, beta, st.lr, st.weight_decay)
         fused = st.fused if self.foreach is None else {}
-        ahead = self._fused_draws(st)
-        next_key = self._draw_key() if ahead else None
         samples = _samples(st)
         done = []
-        if ahead:  # every entry in the kernels' one launch, prepared once per layout and settings
-            self._launch(st).update(st.grad_addresses(), alpha, beta, next_key)
-            mark_written(st.written(_everything(st)))
-            fused = {}
-            done = list(range(len(st)))
         for dtype, which in fused.items():
             if dtype != self._z.dtype:
                 continue
             optim_kernels.enim_update_many(st.arrays(which, ("p", "m", "g", "z"), z=self._z),
-                                           *(x[which] for x in hyper), next_key=next_key, samples=samples[which])
+                                           *(x[which] for x in hyper), samples=samples[which])
             mark_written(st.written(which))
             done += which.tolist()
-        if ahead:
-            self._pending = PendingDraw(next_key, self._layout(st), True)
-        elif self._own_stream():  # the key of the next step's z, in the fused path's order
+        if self._own_stream():  # the key of the next step's z, in the fused path's order
             self._pending = PendingDraw(self._draw_key(), self._layout(st), False)
         if len(done) == len(st):
             return
@@ -589,11 +604,6 @@ class Enim(SignOptimizer):
 def _samples(st):
     """Each entry's Gaussian sample of ``z``: its global index (int64), once per layout."""
     return st.layout.remembered("samples", lambda: np.asarray(st.index, dtype=np.int64))
-
-
-def _everything(st):
-    """Every entry of ``st``, in order (int64), once per layout."""
-    return st.layout.remembered("everything", lambda: np.arange(len(st)))
 
 
 def _fill_cpu(z, key, samples, starts, lengths, offsets):

@@ -54,13 +54,20 @@ class Lion(SignOptimizer):
         are refused at construction).  With names (``model.named_parameters()``)
         the telemetry and the errors name the tensors.
     lr : float or tensor, default 1e-4
-        ``> 0`` (a one-element tensor is read as a float each step, as
-        torch's optimizers take it).  Each group may set its own ``lr``,
-        ``betas``, ``weight_decay``.
+        ``>= 0`` (``0``, as torch's optimizers take it: a warm-up's first
+        step moves the momenta only; a one-element tensor is read as a float
+        each step).  Each group may set its own ``lr``, ``betas``,
+        ``weight_decay``.
     betas : (float, float), default (0.9, 0.99)
         ``beta1`` (interpolation for the sign) and ``beta2`` (momentum decay), in ``[0, 1)``.
     weight_decay : float, default 0
-        ``>= 0``, multiplied by ``lr`` and applied to the weights before the step.
+        ``>= 0``, multiplied by ``lr`` and applied to the weights before the
+        step: ``w <- w (1 - lr weight_decay)``.
+    decoupled_weight_decay : bool, default False
+        lion-pytorch's option: each group's ``weight_decay`` divided by the
+        ``lr`` given at construction (:attr:`initial_lr`, which must then be
+        ``> 0``), so that ``w <- w (1 - (lr / initial_lr) weight_decay)``: the
+        decay follows a schedule's shape, not the lr's scale.
     foreach : bool or None
         ``None`` (default): the fused kernels where they apply, torch's
         ``_foreach`` operations on CUDA.  ``True`` / ``False``: step with
@@ -128,6 +135,9 @@ class Lion(SignOptimizer):
         The telemetry of the steps kept (see the ``history`` parameter).
     steps : int
         Steps taken; saved in ``state_dict()``.
+    decoupled_weight_decay : bool
+    initial_lr : float
+        The ``lr`` given at construction (see ``decoupled_weight_decay``).
 
     Notes
     -----
@@ -157,9 +167,10 @@ class Lion(SignOptimizer):
     """
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, foreach=None, telemetry=False,
-                 history=True, callback=None, process_group=None, all_params=None):
+                 history=True, callback=None, process_group=None, all_params=None, decoupled_weight_decay=False):
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, weight_decay=weight_decay)
-        super().__init__(params, defaults, foreach, telemetry, history, callback, process_group, all_params)
+        super().__init__(params, defaults, foreach, telemetry, history, callback, process_group, all_params,
+                         decoupled_weight_decay)
 
     @torch.compiler.disable
     @torch.no_grad()
