@@ -14,7 +14,7 @@ Messages
         alpha must be a finite number in (0, 2], got 2.5
         dim must be an integer in [2, 2**40], got 1
         samples must be an integer in [1, inf), got 0
-        lr must be a real number in [0, inf), got str '0.1'
+        lr must be a real number in (0, inf), got str '0.1'
         angle must be a finite number in [0, pi] or 'lni', got 'sign'
 
     ``ValueError`` for a value outside the domain (a real one says "a finite
@@ -56,6 +56,7 @@ __all__ = [
     "BETA2",
     "DIM",
     "LR",
+    "TORCH_LR",
     "MAX_DIM",
     "SCALE",
     "WEIGHT_DECAY",
@@ -301,9 +302,11 @@ SCALE = Domain("scale", "real", 0.0, math.inf, low_open=True, high_open=True)
 ANGLE = Domain("angle", "real", 0.0, math.pi, high_text="pi")
 
 #: The optimizers' hyperparameters (:mod:`lni_geometry.optim`, :mod:`lni_geometry.torch`,
-#: :mod:`lni_geometry.experiments`).  ``lr = 0`` is taken, as torch's optimizers take it (a
-#: warm-up schedule's first step moves the momenta, not the weights).
-LR = Domain("lr", "real", 0.0, math.inf, high_open=True)
+#: :mod:`lni_geometry.experiments`; the torch optimizers' ``lr`` is :data:`TORCH_LR`).
+LR = Domain("lr", "real", 0.0, math.inf, low_open=True, high_open=True)
+#: The torch optimizers' ``lr``: ``0`` too, as torch's optimizers take it (a warm-up schedule's
+#: first step moves the momenta, not the weights).
+TORCH_LR = Domain("lr", "real", 0.0, math.inf, high_open=True)
 BETA1 = Domain("beta1", "real", 0.0, 1.0, high_open=True)
 BETA2 = Domain("beta2", "real", 0.0, 1.0, high_open=True)
 WEIGHT_DECAY = Domain("weight_decay", "real", 0.0, math.inf, high_open=True)

@@ -715,11 +715,22 @@ def test_enim_seeds_reproduce_and_differ():
 
 
 def test_enim_draws_again_when_the_gaussian_is_parallel_to_c():
-    """The gradient drawn from the same seed as Enim's generator: z = c on the first draw."""
+    """The gradient set to Enim's first z (key: the first two words of its generator; tensor 0 is
+    sample 0) with ``beta1 = 0``: c = z, so z is drawn again (a second first pass, from a new
+    key) and the step turns c by the angle."""
+    from lni_geometry import optim_kernels
+
+    key = tuple(torch.randint(0, 2**32, (2,), generator=torch.Generator().manual_seed(0), dtype=torch.int64).tolist())
+    z = np.empty(30)
+    optim_kernels.fill_normals(z, key, sample=0)
     p = torch.nn.Parameter(torch.zeros(30, dtype=F64))
     opt = Enim([p], lr=1.0, betas=(0.0, 0.0), angle=0.4, seed=0)
-    p.grad = torch.randn(30, generator=torch.Generator().manual_seed(0), dtype=F64)
+    passes = []
+    first_pass = opt._first_pass
+    opt._first_pass = lambda st, threshold, fresh=False: passes.append(fresh) or first_pass(st, threshold, fresh)
+    p.grad = torch.from_numpy(z)
     opt.step()
+    assert passes == [False, True]
     assert abs(_angle(-p.detach().numpy(), p.grad.numpy()) - 0.4) < 1e-12
 
 

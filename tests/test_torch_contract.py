@@ -242,8 +242,10 @@ def test_decoupled_weight_decay_needs_an_lr():
 
 def test_bad_tensor_lr_is_refused():
     w = torch.nn.Parameter(torch.zeros(3))
-    with pytest.raises(ValueError, match="^Tensor lr must be 1-element: .* one real floating value"):
+    with pytest.raises(ValueError, match="^Tensor lr must be 1-element, got tensor"):  # torch's words
         Lion([w], lr=torch.tensor([0.1, 0.2]))
+    with pytest.raises(ValueError, match="lr as a tensor must hold a real floating value, got tensor"):
+        Lion([w], lr=torch.tensor(1))
     with pytest.raises(ValueError, match="lr"):
         Lion([w], lr=torch.tensor(-0.1))
 

@@ -32,7 +32,7 @@ import torch
 
 from .. import optim_kernels
 from ..geometry import budget_from_block_sums
-from ..validation import ANGLE, LR, check_hyperparameters
+from ..validation import ANGLE, BETA1, BETA2, TORCH_LR, WEIGHT_DECAY
 
 __all__ = ["SignOptimizer", "NonFiniteError", "REVIVED_FRACTION", "ENIM_ANGLE_NAMES", "ENIM_SCOPES",
            "isotropic_mean"]
@@ -82,21 +82,23 @@ class NonFiniteError(FloatingPointError):
 def lr_value(lr):
     """A group's ``lr`` as a Python float: a number, or a one-element real tensor (as torch's optimizers take)."""
     if isinstance(lr, torch.Tensor):
-        if lr.numel() != 1 or not lr.is_floating_point():
-            raise ValueError(f"Tensor lr must be 1-element: lr as a tensor must hold one real floating value, "
-                             f"got {lr!r}")  # torch's optimizers' words first
+        if lr.numel() != 1:
+            raise ValueError(f"Tensor lr must be 1-element, got {lr!r}")  # torch's optimizers' words
+        if not lr.is_floating_point():
+            raise ValueError(f"lr as a tensor must hold a real floating value, got {lr!r}")
         return float(lr)
     return lr
 
 
 def check_group(group):
     """A parameter group's ``lr``, ``betas`` and ``weight_decay`` (:mod:`lni_geometry.validation`)."""
-    lr = lr_value(group["lr"])
-    LR.check(lr)
+    TORCH_LR.check(lr_value(group["lr"]))
     betas = group["betas"]
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    check_hyperparameters(lr, betas[0], betas[1], group["weight_decay"])
+    BETA1.check(betas[0])
+    BETA2.check(betas[1])
+    WEIGHT_DECAY.check(group["weight_decay"])
 
 
 def check_params(group, first):

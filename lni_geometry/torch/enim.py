@@ -163,7 +163,6 @@ class Enim(SignOptimizer):
         if seed is None and self._topology is not None:
             self.seed = self._topology.broadcast_seed(self.seed)
         self._generator = None  # created when first needed
-        self._key_words = None  # the two words of a key, drawn in place
         self._z = None
         #: The z drawn ahead by the last update (see :meth:`_first_pass`), or None.
         self._pending = None
@@ -213,9 +212,8 @@ class Enim(SignOptimizer):
 
     def _draw_key(self):
         """Two 32-bit words from the optimizer's generator: the Philox key of one draw."""
-        if self._key_words is None:  # torch.randint(0, 2**32, (2,)) is this tensor's random_(0, 2**32)
-            self._key_words = torch.empty(2, dtype=torch.int64)
-        return tuple(self._key_words.random_(0, 2**32, generator=self._gen()).tolist())
+        k = torch.randint(0, 2**32, (2,), generator=self._gen(), dtype=torch.int64)
+        return tuple(int(x) for x in k.tolist())
 
     def _normal_(self, zs, samples=None):
         """Fill the slices ``zs`` of the buffer (one per tensor) with independent standard normals.
@@ -336,7 +334,7 @@ class Enim(SignOptimizer):
         gen = state.pop("_generator_state", None)
         super().__setstate__(state)
         if copied:
-            self._generator, self._z, self._key_words = None, None, None
+            self._generator, self._z = None, None
             if gen is not None:
                 self._gen().set_state(gen)
 

@@ -136,8 +136,11 @@ class Lion(SignOptimizer):
     steps : int
         Steps taken; saved in ``state_dict()``.
     decoupled_weight_decay : bool
+        The parameter of that name.
     initial_lr : float
-        The ``lr`` given at construction (see ``decoupled_weight_decay``).
+        The ``lr`` given at construction, which ``decoupled_weight_decay``
+        divides by (not the ``"initial_lr"`` of a group, which torch's
+        schedulers set).
 
     Notes
     -----
