@@ -277,6 +277,12 @@ def test_a_prepared_fill_draws_the_stream_of_each_key():
             assert np.array_equal(z, want.astype(np.float32))
     with pytest.raises(ValueError, match=r"coordinates must be in \[0, 2\*\*62\)"):
         ok.NormalsFill(a, samples, [0, -1, 0])
+    z64 = np.empty(1001)  # one float64 array, the default sample (0) and start (0)
+    fill64 = ok.NormalsFill(ok.arrays_of(z=z64))
+    fill64((3, 9))
+    assert np.array_equal(z64, cpu.sample_coords(np.array([3, 9], np.uint32), Gaussian(), 1001, 0, 1)[0])
+    with pytest.raises(ValueError, match=r"key must be two integers in \[0, 2\*\*32\)"):
+        fill64((3, 2**32))
 
 
 def test_normal_sums_are_the_sums_of_the_stream():

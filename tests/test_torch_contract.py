@@ -155,15 +155,16 @@ def test_tensor_lr_equals_float_lr_and_follows_a_scheduler(make):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("make", [Lion, lambda ps, lr, weight_decay: Enim(ps, lr=lr, weight_decay=weight_decay,
-                                                                           angle=0.5, seed=1)])
-def test_lr_zero_is_taken_as_torch_takes_it_and_moves_only_the_momenta(make):
-    """``lr = 0`` (torch's optimizers take ``lr >= 0``; a warm-up schedule starts there): the weights
-    stay, the momenta move as lion-pytorch's do with its group's ``lr`` set to 0 (it refuses 0 at
-    construction)."""
+@pytest.mark.parametrize("lr", [0.0, torch.tensor(0.0)])
+@pytest.mark.parametrize("foreach", [None, False, True])
+@pytest.mark.parametrize("make", [Lion, lambda ps, **kw: Enim(ps, angle=0.5, seed=1, **kw)])
+def test_lr_zero_is_taken_as_torch_takes_it_and_moves_only_the_momenta(make, foreach, lr):
+    """``lr = 0`` (torch's optimizers take ``lr >= 0``; a warm-up schedule starts there), a number or a
+    tensor, on every path: the weights stay, the momenta move as lion-pytorch's do with its group's
+    ``lr`` set to 0 (it refuses 0 at construction)."""
     x, y = _data()
     nets = [_net(), _net()]
-    ours = make(nets[0].parameters(), lr=0.0, weight_decay=0.1)
+    ours = make(nets[0].parameters(), lr=lr, weight_decay=0.1, foreach=foreach)
     theirs = lion_pytorch.Lion(nets[1].parameters(), lr=1e-3, weight_decay=0.1)
     theirs.param_groups[0]["lr"] = 0.0
     before = [p.detach().clone() for p in nets[0].parameters()]
@@ -230,6 +231,29 @@ def test_a_copy_pickled_before_decoupled_weight_decay_steps_with_the_coupled_dec
         _train_step(nets[0], opts[0], x, y)
         _train_step(nets[1], old, x, y)
     assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+
+
+def test_a_change_of_foreach_between_steps_takes_the_path_it_names(monkeypatch):
+    """Enim's fused launch is taken again only while ``foreach`` is None (what a layout remembers
+    of the path does not outlive the setting); torch's operations round the update in the
+    parameters' dtype, so the steps agree with an Enim that never changed to float32's precision."""
+    from lni_geometry import optim_kernels
+
+    launches = []
+    update = optim_kernels.EnimStep.update
+    monkeypatch.setattr(optim_kernels.EnimStep, "update", lambda self, *a, **k: launches.append(1) or update(
+        self, *a, **k))
+    x, y = _data()
+    nets = [_net(), _net()]
+    opts = [Enim(n.parameters(), lr=1e-3, angle=0.6, seed=5) for n in nets]
+    for foreach, fused in ((None, 1), (True, 0), (None, 1), (False, 0), (None, 1)):
+        opts[0].foreach = foreach
+        before = len(launches)
+        _train_step(nets[0], opts[0], x, y)
+        assert len(launches) - before == fused, foreach
+        _train_step(nets[1], opts[1], x, y)
+    for a, b in zip(_snapshot(nets[0], opts[0]), _snapshot(nets[1], opts[1])):
+        torch.testing.assert_close(a, b)
 
 
 def test_decoupled_weight_decay_needs_an_lr():
