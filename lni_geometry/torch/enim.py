@@ -53,7 +53,11 @@ class Enim(SignOptimizer):
         ``True`` / ``False``: torch's operations for the weight and momentum
         update, one tensor at a time either way (the sums over every tensor
         must precede any update); on the CPU the sums and ``z`` still come
-        from the numba kernels (``momentum_sums``, ``fill_normals``).
+        from the numba kernels (``momentum_sums``, ``fill_normals``).  Those
+        operations round ``c`` and ``u`` in the parameters' dtype, where the
+        kernels form them in float64 and round the weight once: a step's
+        weights agree to the dtype's precision, not bit for bit (its momenta
+        do: the same update).
     angle : float, "lni", "lion" or callable
         The turn ``t``: a float in ``[0, pi]`` radians (``0``: normalised SGD
         with Lion's momentum, the paper's Norm SGD); ``"lni"``: drawn every
