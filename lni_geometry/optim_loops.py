@@ -64,13 +64,20 @@ def _fold_rows(out, items, total):
 
 
 @njit(inline="always", error_model="numpy")
-def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts):
-    """``c = beta1 m + (1 - beta1) g`` of a tile into ``xbuf`` (float64); ``nnz(c)`` and the counts;
-    ``zt`` (if it has entries) widened into ``zbuf``.
+def _c_of(mj, gj, beta1, w, rounded, b1, w1):
+    """One entry of ``c = beta1 m + (1 - beta1) g`` in float64: two products and a sum, each
+    rounded (``w = 1 - beta1``), or with ``rounded`` as Lion's step forms it, ``fma(g, w1, m * b1)``
+    in the arrays' dtype, then widened."""
+    return np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
 
-    ``c`` is formed in float64, or with ``rounded`` as Lion's step forms it,
-    ``fma(g, w1, m * b1)`` in the arrays' dtype (``b1``, ``w1``: ``beta1``,
-    ``1 - beta1`` rounded to it).  ``threshold`` is in the arrays' dtype
+
+@njit(inline="always", error_model="numpy")
+def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts):
+    """``c`` of a tile (:func:`_c_of`; ``b1``, ``w1``: ``beta1``, ``1 - beta1`` rounded to the
+    arrays' dtype) into ``xbuf`` (float64); ``nnz(c)`` and the counts; ``zt`` (if it has
+    entries) widened into ``zbuf``.
+
+    ``threshold`` is in the arrays' dtype
     (:func:`_threshold`): ``|m| < threshold`` is then the comparison with the
     exact threshold.  Without ``counts`` the counts of ``g`` and ``m`` are 0.
     """
@@ -88,14 +95,14 @@ def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts
         for j in range(n):
             mj = mt[j]
             gj = gt[j]
-            x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+            x = _c_of(mj, gj, beta1, w, rounded, b1, w1)
             xbuf[j] = x
             nz += x != 0.0
         return nz, zg, tr, rv
     for j in range(n):
         mj = mt[j]
         gj = gt[j]
-        x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+        x = _c_of(mj, gj, beta1, w, rounded, b1, w1)
         xbuf[j] = x
         gz = gj == zero
         nz += x != 0.0
@@ -107,8 +114,8 @@ def _c_tile(mt, gt, zt, n, beta1, threshold, xbuf, zbuf, rounded, b1, w1, counts
 
 @njit(inline="always", error_model="numpy")
 def _c_norms_tile(mt, gt, zt, n, beta1, rounded, b1, w1):
-    """``(sum |c_j|, sum c_j**2, sum c_j z_j, sum z_j**2, nnz(c))`` of a tile, ``c`` formed as in
-    :func:`_c_tile`, read from the arrays where they lie: :func:`_c_tile` then
+    """``(sum |c_j|, sum c_j**2, sum c_j z_j, sum z_j**2, nnz(c))`` of a tile, ``c`` formed as
+    :func:`_c_of` forms it, read from the arrays where they lie: :func:`_c_tile` then
     :func:`_norms_tile` without their float64 buffers (16 lanes, then the ragged end in
     order: the same bits)."""
     w = 1.0 - beta1
@@ -120,7 +127,7 @@ def _c_norms_tile(mt, gt, zt, n, beta1, rounded, b1, w1):
     for j in range(n - n % LANES, n):
         mj = mt[j]
         gj = gt[j]
-        x = np.float64(fma(gj, w1, mj * b1)) if rounded else beta1 * np.float64(mj) + w * np.float64(gj)
+        x = _c_of(mj, gj, beta1, w, rounded, b1, w1)
         y = np.float64(zt[j])
         s1 += abs(x)
         s2 += x * x

@@ -445,11 +445,11 @@ class Enim(SignOptimizer):
         rows, in the order of :data:`optim_kernels.SUMS`); None if ``z`` must be drawn again."""
         coef = []
         along = 0.0
-        columns = [columns[k] for k in (1, 6, 7)]
+        used = [columns[k] for k in (1, 6, 7)]  # l2sq, cz, zz
         for block, t in zip(blocks, angles):
             every = len(block) == len(sizes)  # scope "model": one block of every row
             n = sum(sizes) if every else sum(sizes[i] for i in block)
-            c2, cz, zz = (math.fsum(column if every else [column[i] for i in block]) for column in columns)
+            c2, cz, zz = (math.fsum(column if every else [column[i] for i in block]) for column in used)
             alpha = beta = 0.0
             if c2 > 0.0:
                 w2 = zz - cz * cz / c2  # |z projected on the complement of c|^2
