@@ -34,7 +34,10 @@ accumulate in float64, and run on all cores.
 - :func:`enim_update`: Enim's second pass: ``w <- (1 - lr wd) w - lr (alpha c + beta z)``
   (float64, rounded once) and Lion's momentum update; optionally the next
   step's ``z`` drawn into the buffer on the way.  :class:`EnimStep` prepares
-  the two passes once for many steps.
+  the two passes once for many steps; its :meth:`EnimStep.step` makes both
+  in one launch with the turn's coefficients between them
+  (:func:`turn_coefficients` of the exact sums of the rows, :func:`exact_sum`,
+  the numbers of :func:`math.fsum`).
 - :func:`c_sums`, :func:`fill_normals`, :func:`normal_sums`: the norms of
   arrays; Gaussian coordinates of the package's stream into arrays, or only
   their sums (Enim's ``"lni"`` angle).
@@ -60,6 +63,7 @@ order.
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -69,8 +73,9 @@ from .elementary import fma
 from .kernels import add_rows_in_order, chunk_sums_of_sample, n_chunks
 from .models import GAUSSIAN_ID
 from .optim_loops import TILE  # noqa: F401 - the tile size, documented with the reduction order above
-from .optim_loops import (_draw_kernel, _finite_kernel, _fold_rows, _lion_checked_kernel, _lion_kernel,
-                          _lion_telemetry_kernel, _norm_kernel, _normals_kernel, _sums_kernel, _update_kernel)
+from .optim_loops import (_draw_kernel, _enim_step_kernel, _finite_kernel, _fold_rows, _lion_checked_kernel,
+                          _lion_kernel, _lion_telemetry_kernel, _norm_kernel, _normals_kernel, _sums_kernel,
+                          _update_kernel, exact_sum, turn_coefficients)
 
 __all__ = [
     "SUMS",
@@ -79,6 +84,7 @@ __all__ = [
     "c_sums",
     "enim_draw",
     "enim_update",
+    "exact_sum",
     "fill_normals",
     "finite",
     "EnimStep",
@@ -89,6 +95,7 @@ __all__ = [
     "momentum_sums",
     "normal_sums",
     "torch_uses_fma",
+    "turn_coefficients",
     "warm_up",
 ]
 
@@ -415,14 +422,15 @@ class LionStep:
 
 
 class EnimStep:
-    """Enim's two launches over a fixed set of arrays, prepared once for steps that differ only in
-    the gradients, the coefficients and the key.
+    """Enim's launches over a fixed set of arrays, prepared once for steps that differ only in
+    the gradients, the coefficients (or the turn) and the key.
 
     Built from an :class:`Arrays` (roles ``p, m, g, z``) and the settings;
     keeps the addresses of the weights, momenta and ``z`` (not the arrays:
     their owner keeps them alive), the constants and the buffers of the
     sums.  :meth:`sums` is :func:`momentum_sums_many` over ``(m, g, z)`` (the
-    same numbers); :func:`enim_update_many` is one :meth:`update` of a new one.
+    same numbers); :func:`enim_update_many` is one :meth:`update` of a new one;
+    :meth:`step` is both with the coefficients between them, in one launch.
     """
 
     def __init__(self, a, beta1, beta2, lr, weight_decay, samples=None):
@@ -438,6 +446,8 @@ class EnimStep:
         self._consts = _columns(a.dtype, b2, 1.0 - b2)
         self._samples = _samples(samples, count).copy()
         self._out = _out(lay)
+        self._rows = np.zeros((count, _WIDTH))
+        self._turn = np.zeros(2)
 
     def sums(self, grads, threshold=None):
         """:func:`momentum_sums_many` over ``(m, g, z)`` with the gradients' addresses ``grads``;
@@ -462,6 +472,30 @@ class EnimStep:
         k0, k1 = _key(next_key if draw else (0, 0))
         _update_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._like, self._coef, self._consts,
                        draw, k0, k1, self._samples)
+
+    def step(self, grads, angle, next_key):
+        """One turn by ``angle`` (radians) of every entry together, in one launch: :meth:`sums`
+        (without counts), the coefficients of :func:`turn_coefficients` from the exact sums of
+        the rows (:func:`exact_sum`, as :func:`math.fsum`), then :meth:`update` drawing the next
+        ``z`` from ``next_key``: the numbers of those calls.
+
+        Returns
+        -------
+        int
+            0: stepped; 1: some ``c`` is not finite; 2: the coefficients
+            are not to be had in the launch (``z`` almost parallel to ``c``,
+            an overflow of the sums, a single entry).  Unless 0, nothing is
+            written (the caller takes the slower road, which finds why).
+        """
+        lay = self._layout
+        self._sums_address[:, 1] = grads
+        self._address[:, 2] = grads
+        self._sums_consts[:, 2] = 0.0
+        self._turn[0], self._turn[1] = math.cos(angle), math.sin(angle)
+        k0, k1 = _key(next_key)
+        return int(_enim_step_kernel(self._sums_address, self._address, lay.sizes, lay.items, lay.parallel,
+                                     self._like, self._beta1, self._sums_consts, self._coef, self._consts,
+                                     self._turn, k0, k1, self._samples, self._out, self._rows))
 
 
 def enim_draw_many(a, beta1, key, samples=None, threshold=None):
@@ -842,6 +876,9 @@ def warm_up(dtypes=(np.float32, np.float64)):
         enim_draw(z, m, g, 0.9, (0, 0), 0, threshold=0.1)
         enim_update(p, m, g, z, 0.9, 0.99, 0.0, 0.0, 0.1, 0.0, next_key=(0, 0))
         fill_normals(z, (0, 0))
-        launches += 10
+        EnimStep(arrays_of(p=p, m=m, g=g, z=z), 0.9, 0.99, 0.1, 0.0).step(arrays_of(g=g).address[:, 0], 0.5, (0, 0))
+        launches += 11
     normal_sums(3, (0, 0))
-    return launches + 1
+    exact_sum(np.zeros(3))
+    turn_coefficients(1.0, 0.0, 1.0, 2, 1.0, 0.0)
+    return launches + 3

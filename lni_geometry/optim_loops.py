@@ -14,7 +14,9 @@ compiler then drops negative-index checks and vectorises).
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import carray, njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .elementary import fma
@@ -48,6 +50,28 @@ def _pointer(typingctx, address, like):
     return sig, codegen
 
 
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """A hint to bring the cache line of ``array[index]`` into the L2 cache (``llvm.prefetch``:
+    read, locality 2, data); no effect on any value, and no fault for any index."""
+    if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+        return None
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        arrayty = signature.args[0]
+        ary = context.make_array(arrayty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arrayty, ary, [args[1]], wraparound=False)
+        i32 = ir.IntType(32)
+        bytes_ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [bytes_ptr, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [bytes_ptr], fnty)  # named for the pointer type
+        builder.call(fn, [builder.bitcast(ptr, bytes_ptr), i32(0), i32(2), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(inline="always")
 def _view(address, n, like):
     """The ``n`` entries at ``address`` as a 1-D array of ``like``'s dtype."""
@@ -58,6 +82,84 @@ def _view(address, n, like):
 def _fold_rows(out, items, total):
     for k in range(items.shape[0]):
         total[items[k, 0]] += out[k]
+
+
+@njit(cache=True, error_model="numpy")
+def exact_sum(values):
+    """``(sum, ok)``: the sum of ``values`` (float64) rounded once, to nearest even, as Python's
+    :func:`math.fsum` gives it; ``ok`` False where ``math.fsum`` would not return a finite number
+    (an inf or a nan among the values, or an intermediate overflow), the sum then ``nan``.
+
+    Shewchuk's exact partials (1997, "Adaptive precision floating-point
+    arithmetic", as CPython's ``math_fsum``): each value is added to a list
+    of non-overlapping partials without error (two-sum), and the partials
+    are added from the largest down, with the half-even correction across
+    partials.  At most one partial per value is kept.
+    """
+    partials = np.empty(values.shape[0] + 1)
+    n = 0
+    for v in values:
+        x = v
+        i = 0
+        for j in range(n):
+            y = partials[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                partials[i] = lo
+                i += 1
+            x = hi
+        n = i
+        if x != 0.0:
+            if not np.isfinite(x):
+                return np.nan, False
+            partials[n] = x
+            n += 1
+    if n == 0:
+        return 0.0, True
+    n -= 1
+    hi = partials[n]
+    lo = 0.0
+    while n > 0:  # from the top, while the sum is exact
+        x = hi
+        n -= 1
+        y = partials[n]
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            break
+    if n > 0 and ((lo < 0.0 and partials[n - 1] < 0.0) or (lo > 0.0 and partials[n - 1] > 0.0)):
+        y = lo * 2.0  # half-even rounding across the partials left
+        x = hi + y
+        if y == x - hi:
+            hi = x
+    return hi, True
+
+
+@njit(cache=True, error_model="numpy")
+def turn_coefficients(c2, cz, zz, n, cos_t, sin_t):
+    """``(alpha, beta, ok)`` of Enim's update ``u = alpha c + beta z``, turned by ``t`` from ``c``,
+    from ``c2 = c.c``, ``cz = c.z``, ``zz = z.z`` over ``n > 1`` entries::
+
+        |w'|^2 = zz - cz^2 / c2                 (z projected on the complement of c)
+        alpha  = sqrt(n) (cos t / sqrt(c2) - sin t cz / (c2 |w'|))
+        beta   = sqrt(n) sin t / |w'|
+
+    so that ``u.c = sqrt(n) |c| cos t`` and ``|u| = sqrt(n)``.  ``c2 = 0``:
+    ``(0, 0, True)`` (weight decay only).  ``ok`` False (and ``nan``
+    coefficients) when ``|w'|^2 <= 1e-8 z.z`` (``|sin(z, c)| < 1e-4``: ``u``
+    would lose digits; ``z`` is to be drawn again).
+    """
+    if not c2 > 0.0:
+        return 0.0, 0.0, True
+    w2 = zz - cz * cz / c2
+    if not w2 > 1e-8 * zz:
+        return np.nan, np.nan, False
+    wn = np.sqrt(w2)
+    root_n = np.sqrt(np.float64(n))
+    return root_n * (cos_t / np.sqrt(c2) - sin_t * cz / (c2 * wn)), root_n * sin_t / wn, True
 
 
 # --- tile bodies (inlined into the chunk loops) ------------------------------------
@@ -319,6 +421,17 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, 
 
 
 @njit(inline="always", error_model="numpy")
+def _prefetch_tile(p, m, g, z, t0, hi):
+    """Prefetch hints for entries t0..min(t0 + TILE, hi) - 1 of ``p, m, g, z``, one per cache line of 64 bytes."""
+    step = max(1, 64 // p.itemsize)
+    for j in range(t0, min(t0 + TILE, hi), step):
+        _prefetch(p, j)
+        _prefetch(m, j)
+        _prefetch(g, j)
+        _prefetch(z, j)
+
+
+@njit(inline="always", error_model="numpy")
 def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, draw, k0, k1, sample, lo, hi):
     """Enim's update of entries lo..hi-1; with ``draw``, then the next ``z`` into the same tile.
 
@@ -342,6 +455,7 @@ def _enim_update_chunk(p, m, g, z, beta1, alpha, beta, lr, decay, b2, w2, draw, 
         for j in range(n):
             mt[j] = fma(gt[j], w2, mt[j] * b2)
         if draw:
+            _prefetch_tile(p, m, g, z, t0 + TILE, hi)
             fill_gaussian_tile(k0, k1, sample, t0, n, words, buf)
             _unplane(buf, zt, n)
 
@@ -475,6 +589,56 @@ def _update_kernel(address, sizes, items, parallel, zlike, coef, consts, draw, k
     else:
         for k in range(items.shape[0]):
             _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _enim_step_kernel(sums_address, address, sizes, items, parallel, zlike, beta1, sums_consts, coef, consts, turn,
+                      k0, k1, samples, out, rows):
+    """Enim's whole step with one turn of every entry in one launch
+    (:meth:`~lni_geometry.optim_kernels.EnimStep.step`): the first pass
+    (:func:`_sums_kernel` over ``sums_address``'s ``m, g, z``, without
+    counts) folded into ``rows`` (both zeroed first); then, only if every
+    ``||c||_1`` is finite, the coefficients from the exact sums of the rows
+    (:func:`exact_sum`, :func:`turn_coefficients` with ``turn = (cos t,
+    sin t)``, into ``coef[:, 1:3]``) and the update with the next draw
+    (:func:`_update_kernel` over ``address``'s ``p, m, g, z``).
+
+    Returns 0 when it wrote; 1 when some ``c`` is not finite; 2 when the
+    coefficients are not to be had here (``z`` almost parallel to ``c``, an
+    overflow of the sums, a single entry).  Nothing is written but ``out``,
+    ``rows`` and ``coef`` unless it returns 0.
+    """
+    out[:] = 0.0
+    rows[:] = 0.0
+    if parallel:
+        for k in prange(items.shape[0]):
+            _sums_item(sums_address, sizes, items, k, zlike, True, beta1, sums_consts, False, False, out)
+    else:
+        for k in range(items.shape[0]):
+            _sums_item(sums_address, sizes, items, k, zlike, True, beta1, sums_consts, False, False, out)
+    _fold_rows(out, items, rows)
+    entries = 0
+    for i in range(sizes.shape[0]):
+        if not np.isfinite(rows[i, 0]):
+            return 1
+        entries += sizes[i]
+    c2, ok_c2 = exact_sum(rows[:, 1])
+    cz, ok_cz = exact_sum(rows[:, 6])
+    zz, ok_zz = exact_sum(rows[:, 7])
+    if entries < 2 or not (ok_c2 and ok_cz and ok_zz):
+        return 2
+    alpha, beta, ok = turn_coefficients(c2, cz, zz, entries, turn[0], turn[1])
+    if not ok:
+        return 2
+    coef[:, 1] = alpha
+    coef[:, 2] = beta
+    if parallel:
+        for k in prange(items.shape[0]):
+            _update_item(address, sizes, items, k, zlike, coef, consts, True, k0, k1, samples)
+    else:
+        for k in range(items.shape[0]):
+            _update_item(address, sizes, items, k, zlike, coef, consts, True, k0, k1, samples)
+    return 0
 
 
 @njit(inline="always", error_model="numpy")

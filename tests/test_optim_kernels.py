@@ -12,6 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from numba import njit
 
 from lni_geometry import optim_kernels as ok
@@ -421,11 +422,12 @@ def test_warm_up_compiles_every_launch_of_the_module(capsys):
     from lni_geometry.cli import main
 
     assert main(["warmup"]) == 0
-    assert "compiled the optimizers' kernels for float32 and float64 (21 launches)" in capsys.readouterr().out
+    assert "compiled the optimizers' kernels for float32 and float64 (25 launches)" in capsys.readouterr().out
     kernels = [getattr(optim_loops, k) for k in dir(optim_loops) if k.endswith("_kernel")]
-    assert len(kernels) == 9
+    assert len(kernels) == 10
     for kernel in kernels:
         assert len(kernel.signatures) >= 2, kernel.py_func.__name__
+    assert optim_loops.exact_sum.signatures and optim_loops.turn_coefficients.signatures
 
 
 def _launch_of(ps, ms, gs):
@@ -569,3 +571,90 @@ def test_a_prepared_enim_step_is_the_two_launches():
         ok.enim_update_many(a, 0.9, 0.99, alpha, beta, lr, 0.1, next_key=key, samples=samples)
         for x, y in zip(sum(mine, []), sum(ref, [])):
             assert np.array_equal(x, y)
+
+
+# --- Enim's step in one launch -------------------------------------------------------------------
+
+
+@settings(max_examples=max(200, settings.default.max_examples), deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e300, 1e300), st.floats(-1e-300, 1e-300), st.floats(-1e6, 1e6),
+                          st.sampled_from([0.0, -0.0, 1.0, 1e16, -1e16, 1e-16, 5e-324])), max_size=40))
+def test_exact_sum_is_math_fsum(values):
+    """``exact_sum`` (in numba) rounds the exact sum as math.fsum does, bit for bit, also read as a
+    column of a 2-D array (as the one-launch step reads its rows)."""
+    total, ok_ = ok.exact_sum(np.array(values, dtype=np.float64))
+    assert ok_ and total.hex() == math.fsum(values).hex()
+    rows = np.zeros((len(values), 8))
+    rows[:, 6] = values
+    assert ok.exact_sum(rows[:, 6])[0].hex() == total.hex()
+
+
+def test_exact_sum_rounds_half_even_across_partials_and_flags_what_fsum_cannot_return():
+    """The cases of CPython's own fsum tests that a plain compensated sum gets wrong, and the
+    values where math.fsum raises or returns a non-finite number: (nan, False)."""
+    for values in ([1e-16, 1.0, 1e16], [1.0, 1e100, 1.0, -1e100], [2.0**53, -0.5, -2.0**-54],
+                   [2.0**1023, -2.0**971, 2.0**970], [0.1] * 10, [], [-0.0]):
+        total, ok_ = ok.exact_sum(np.array(values, dtype=np.float64))
+        assert ok_ and total.hex() == math.fsum(values).hex(), values
+    for values in ([1e308, 1e308], [1.0, math.inf], [math.nan, 1.0], [math.inf, -math.inf]):
+        total, ok_ = ok.exact_sum(np.array(values))
+        assert not ok_ and math.isnan(total), values
+
+
+@pytest.mark.parametrize("t", [0.0, 0.3, 1.2, math.pi / 2, 2.5, math.pi])
+def test_turn_coefficients_turn_c_by_the_angle_with_norm_sqrt_n(t):
+    """u = alpha c + beta z is at angle t from c with |u| = sqrt(n) (to float64 rounding); c = 0
+    gives (0, 0); a z parallel to c is flagged for a new draw."""
+    rng = np.random.default_rng(4)
+    c, z = rng.standard_normal(57) * 3.0, rng.standard_normal(57)
+    alpha, beta, ok_ = ok.turn_coefficients(math.fsum(c * c), math.fsum(c * z), math.fsum(z * z), 57,
+                                            math.cos(t), math.sin(t))
+    u = alpha * c + beta * z
+    assert ok_ and abs(np.linalg.norm(u) - math.sqrt(57)) < 1e-12
+    assert abs(math.acos(min(1.0, u @ c / (np.linalg.norm(u) * np.linalg.norm(c)))) - t) < 1e-7
+    assert ok.turn_coefficients(0.0, 0.0, 5.0, 57, math.cos(t), math.sin(t)) == (0.0, 0.0, True)
+    zz = math.fsum(9 * c * c)
+    assert not ok.turn_coefficients(math.fsum(c * c), math.fsum(3 * c * c), zz, 57, math.cos(t), math.sin(t))[2]
+
+
+@pytest.mark.parametrize("parallel_min", [1, 1 << 40])
+def test_enim_step_in_one_launch_is_the_sums_the_coefficients_and_the_update(parallel_min, monkeypatch):
+    """EnimStep.step gives the bits of its sums, the coefficients from math.fsum of their rows
+    (turn_coefficients) and its update drawing the next z, on arrays of several lengths in two
+    groups, three steps; a non-finite c (status 1), a z parallel to c, a single entry (status 2)
+    write nothing."""
+    monkeypatch.setattr(ok, "PARALLEL_MIN", parallel_min)
+    ps, ms, gs, groups, lr = _model(np.float32)
+    rng = np.random.default_rng(8)
+    zs = [rng.standard_normal(p.size).astype(np.float32) for p in ps]
+
+    def prepared(p, m, z):
+        address = np.array([[x.ctypes.data for x in four] for four in zip(p, m, gs, z)], dtype=np.int64)
+        arrays = ok.Arrays(address, np.dtype(np.float32), np.dtype(np.float32), ok.layout(tuple(x.size for x in p)),
+                           (p, m, z))
+        return ok.EnimStep(arrays, 0.8, 0.99, lr, 0.1, samples=np.array([3, 1, 4, 1, 5]))
+
+    mine = [[x.copy() for x in xs] for xs in (ps, ms, zs)]
+    ref = [[x.copy() for x in xs] for xs in (ps, ms, zs)]
+    one, two = prepared(*mine), prepared(*ref)
+    n = sum(p.size for p in ps)
+    for k, t in enumerate((0.65, 0.1, 2.0)):
+        grads = [rng.standard_normal(g.size).astype(np.float32) for g in gs]
+        address = np.array([g.ctypes.data for g in grads], dtype=np.int64)
+        assert one.step(address, t, (k, 7)) == 0
+        c2, cz, zz = (math.fsum(column) for column in two.sums(address)[:, [1, 6, 7]].T)
+        alpha, beta, ok_ = ok.turn_coefficients(c2, cz, zz, n, math.cos(t), math.sin(t))
+        two.update(address, alpha, beta, (k, 7))
+        assert ok_ and all(np.array_equal(x, y) for x, y in zip(sum(mine, []), sum(ref, [])))
+    before = [x.copy() for x in sum(mine, [])]
+    grads[1][5] = np.nan
+    assert one.step(np.array([g.ctypes.data for g in grads], dtype=np.int64), 0.65, (9, 9)) == 1
+    assert all(np.array_equal(x, y) for x, y in zip(before, sum(mine, [])))
+    for m in mine[1]:  # c = 0.8 m + 0.2 g parallel to z: m = 0 and g = z
+        m[:] = 0.0
+    before = [x.copy() for x in sum(mine, [])]
+    assert one.step(np.array([z.ctypes.data for z in mine[2]], dtype=np.int64), 0.65, (9, 9)) == 2
+    assert all(np.array_equal(x, y) for x, y in zip(before, sum(mine, [])))
+    single = [np.ones(1, np.float32) for _ in range(4)]
+    lone = ok.EnimStep(ok.arrays_of(p=single[0], m=single[1], g=single[2], z=single[3]), 0.8, 0.99, 0.1, 0.0)
+    assert lone.step(np.array([single[2].ctypes.data]), 0.65, (1, 1)) == 2 and single[0][0] == 1.0

@@ -734,6 +734,74 @@ def test_enim_draws_again_when_the_gaussian_is_parallel_to_c():
     assert abs(_angle(-p.detach().numpy(), p.grad.numpy()) - 0.4) < 1e-12
 
 
+def _count_one_launch_steps(monkeypatch):
+    """A list that grows by the status of each one-launch step Enim takes."""
+    from lni_geometry import optim_kernels
+
+    statuses = []
+    step = optim_kernels.EnimStep.step
+    monkeypatch.setattr(optim_kernels.EnimStep, "step", lambda self, *a: statuses.append(step(self, *a)) or statuses[-1])
+    return statuses
+
+
+def test_enim_steps_in_one_launch_with_the_numbers_of_its_two_passes(monkeypatch):
+    """A float angle over the whole model without telemetry: from the second step (z drawn ahead)
+    the kernels make the step in one launch, with the weights and momenta of the two passes and
+    the coefficients between them (here: Enim with telemetry, which takes them), bit for bit, in
+    float32 over two groups; the other settings never take it."""
+    statuses = _count_one_launch_steps(monkeypatch)
+    rng = np.random.default_rng(12)
+    shapes = [(40, 30), (30,), (7, 3, 3), (1,)]
+    w0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    runs = []
+    for telemetry in (False, True):
+        ps = [torch.nn.Parameter(torch.tensor(w)) for w in w0]
+        groups = [dict(params=ps[:2], lr=0.01, weight_decay=0.1), dict(params=ps[2:], lr=0.03)]
+        opt = Enim(groups, angle=0.7, seed=4, telemetry=telemetry)
+        g_rng = np.random.default_rng(9)
+        for _ in range(5):
+            for p in ps:
+                p.grad = torch.tensor((g_rng.standard_normal(p.shape) * (g_rng.random(p.shape) < 0.9)).astype(np.float32))
+            opt.step()
+        runs.append([*ps, *(opt.state[p]["exp_avg"] for p in ps)])
+        assert statuses == [0] * 4
+    for x, y in zip(*runs):
+        assert torch.equal(x, y)
+    for kwargs in (dict(angle="lion"), dict(angle=0.7, scope="tensor"), dict(angle=0.7, foreach=False),
+                   dict(angle=lambda k: 0.7)):
+        p = torch.nn.Parameter(torch.ones(50))
+        opt = Enim([p], seed=0, **kwargs)
+        for _ in range(3):
+            p.grad = torch.linspace(-1, 1, 50)
+            opt.step()
+    assert statuses == [0] * 4
+
+
+def test_enim_in_one_launch_draws_again_when_the_gaussian_is_parallel_to_c(monkeypatch):
+    """The second step's gradient set to its z (drawn ahead by the first update, from the second
+    key of the generator) with ``beta1 = 0``: the launch writes nothing (status 2), the two
+    passes draw z again and the step turns c by the angle."""
+    from lni_geometry import optim_kernels
+
+    statuses = _count_one_launch_steps(monkeypatch)
+    gen = torch.Generator().manual_seed(0)
+    keys = [tuple(torch.randint(0, 2**32, (2,), generator=gen, dtype=torch.int64).tolist()) for _ in range(2)]
+    z = np.empty(30)
+    optim_kernels.fill_normals(z, keys[1], sample=0)
+    p = torch.nn.Parameter(torch.zeros(30, dtype=F64))
+    opt = Enim([p], lr=1.0, betas=(0.0, 0.0), angle=0.4, seed=0)
+    p.grad = torch.linspace(-1, 1, 30, dtype=F64)
+    opt.step()
+    passes = []
+    first_pass = opt._first_pass
+    opt._first_pass = lambda st, threshold, fresh=False: passes.append(fresh) or first_pass(st, threshold, fresh)
+    before = p.detach().clone()
+    p.grad = torch.from_numpy(z)
+    opt.step()
+    assert statuses == [2] and passes == [False, True]
+    assert abs(_angle((before - p.detach()).numpy(), p.grad.numpy()) - 0.4) < 1e-12
+
+
 def test_enim_zero_c_applies_weight_decay_only():
     p = torch.nn.Parameter(torch.ones(4, dtype=F64))
     opt = Enim([p], lr=0.1, weight_decay=0.5, angle=0.4, seed=0, telemetry=True)

@@ -99,13 +99,16 @@ class Enim(SignOptimizer):
     -----
     Memory: one buffer of ``n`` entries (the Gaussian ``z``, in float32, or
     float64 when a parameter is float64) besides the momenta.  ``c`` is
-    never stored: on the CPU (float32/float64) two launches of the kernels
+    never stored: on the CPU (float32/float64) two passes of the kernels
     of :mod:`lni_geometry.optim_kernels` over every tensor make the step:
-    the first pass sums ``c`` (formed from ``m`` and ``g``) against ``z``,
-    the second forms ``c`` again, steps the weights, updates the momentum as
+    the first sums ``c`` (formed from ``m`` and ``g``) against ``z``, the
+    second forms ``c`` again, steps the weights, updates the momentum as
     Lion's kernel does and draws the next step's ``z`` into the buffer while
     each tile is in cache (its key is saved in ``state_dict()``); the first
-    step draws its ``z`` in the first pass.
+    step draws its ``z`` in the first pass.  With a float angle, the default
+    scope and no telemetry, both passes and the coefficients between them are
+    one launch (:meth:`optim_kernels.EnimStep.step`: the same numbers, the
+    sums added exactly as :func:`math.fsum` adds them).
     Elsewhere (a GPU, shards under ``torch.distributed``, other dtypes)
     :meth:`_fill` draws ``z`` (the same numbers, from the key the previous
     update drew), then torch's operations or the kernels step, one tensor at
@@ -442,7 +445,8 @@ class Enim(SignOptimizer):
     @staticmethod
     def _coefficients(sizes, blocks, angles, columns):
         """``(alpha, beta)`` per block and ``u . c`` from the columns of the step's sums (lists over the
-        rows, in the order of :data:`optim_kernels.SUMS`); None if ``z`` must be drawn again."""
+        rows, in the order of :data:`optim_kernels.SUMS`; :func:`optim_kernels.turn_coefficients`);
+        None if ``z`` must be drawn again."""
         coef = []
         along = 0.0
         used = [columns[k] for k in (1, 6, 7)]  # l2sq, cz, zz
@@ -451,22 +455,17 @@ class Enim(SignOptimizer):
             n = sum(sizes) if every else sum(sizes[i] for i in block)
             c2, cz, zz = (math.fsum(column if every else [column[i] for i in block]) for column in used)
             alpha = beta = 0.0
-            if c2 > 0.0:
-                w2 = zz - cz * cz / c2  # |z projected on the complement of c|^2
-                sin_t, cos_t = math.sin(t), math.cos(t)
-                if n == 1:  # no orthogonal direction
-                    if sin_t != 0.0 and t != math.pi:
-                        raise ValueError(
-                            f"a vector of dimension 1 has no orthogonal direction: Enim's angle must be "
-                            f"0 or pi, got {t!r}"
-                        )
-                    alpha = cos_t / math.sqrt(c2)
-                elif not w2 > 1e-8 * zz:  # |sin(z, c)| < 1e-4: u would lose digits
+            if c2 > 0.0 and n == 1:  # no orthogonal direction
+                if math.sin(t) != 0.0 and t != math.pi:
+                    raise ValueError(
+                        f"a vector of dimension 1 has no orthogonal direction: Enim's angle must be "
+                        f"0 or pi, got {t!r}"
+                    )
+                alpha = math.cos(t) / math.sqrt(c2)
+            elif c2 > 0.0:
+                alpha, beta, ok = optim_kernels.turn_coefficients(c2, cz, zz, n, math.cos(t), math.sin(t))
+                if not ok:  # |sin(z, c)| < 1e-4: u would lose digits
                     return None
-                else:
-                    wn = math.sqrt(w2)
-                    alpha = math.sqrt(n) * (cos_t / math.sqrt(c2) - sin_t * cz / (c2 * wn))
-                    beta = math.sqrt(n) * sin_t / wn
             along += alpha * c2 + beta * cz
             coef.append((alpha, beta))
         return coef, along
@@ -489,6 +488,11 @@ class Enim(SignOptimizer):
         self._local(st, lambda: self._buffer(st), 8)
         generator = self._gen().get_state()
         pending = self._pending
+        if self._in_one_launch(st, pending):
+            if self._step_in_one_launch(st):
+                self.steps += 1
+                return loss
+            self._gen().set_state(generator)  # refused in the launch: the slower road finds why
         try:
             blocks, table, coef, applied = self._plan(st)
         except BaseException:  # nothing changed: the generator, the draw ahead, the momenta
@@ -501,6 +505,26 @@ class Enim(SignOptimizer):
         if self.telemetry_enabled and table.index:
             self._record(table._replace(sums=table.sums[:, :6]), applied)
         return loss
+
+    def _in_one_launch(self, st, pending):
+        """Whether the kernels make the whole step in one launch: one turn by a float angle of
+        every entry (``scope="model"``), no telemetry, every entry fused and its ``z`` drawn
+        ahead into the buffer by the last update."""
+        return (isinstance(self.angle, float) and self.scope == "model" and not self.telemetry_enabled
+                and pending is not None and pending.filled and self._fused_draws(st)
+                and pending.layout == self._layout(st))
+
+    def _step_in_one_launch(self, st):
+        """The step in one launch (:meth:`optim_kernels.EnimStep.step`: the first pass, the
+        coefficients, the update drawing the next ``z``): the numbers of :meth:`_plan` and
+        :meth:`_update`.  Returns whether it stepped; if not (a non-finite ``c``, a ``z``
+        almost parallel to ``c``), nothing was written but the generator's state."""
+        next_key = self._draw_key()
+        if self._launch(st).step(st.grad_addresses(), self.angle, next_key) != 0:
+            return False
+        mark_written(st.written(st.everything()))
+        self._pending = PendingDraw(next_key, self._layout(st), True)
+        return True
 
     def _plan(self, st):
         """Pass 1 and what follows from it: the sums (over the ranks when sharded), the checks, the
