@@ -66,6 +66,7 @@ import functools
 import math
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -148,17 +149,31 @@ class Layout(NamedTuple):
     """Lengths of the arrays of a launch and its work items.
 
     ``items[k] = (array, first, end)``: the chunks of :data:`CHUNK` entries
-    of every array, in array then chunk order; ``total``: the entries of all.
+    of every array, in array then chunk order; ``total``: the entries of all;
+    ``runs``: boundaries ``0 = b_0 <= b_1 <= ... <= b_T = len(items)`` cutting
+    the items into ``T`` runs of about ``total / T`` entries each (:func:`_runs`;
+    ``T`` the size of numba's thread pool).
     """
 
     sizes: np.ndarray
     items: np.ndarray
     total: int
+    runs: np.ndarray
 
     @property
     def parallel(self):
         """Whether a launch runs on the thread pool (at least :data:`PARALLEL_MIN` entries, two chunks)."""
         return self.total >= PARALLEL_MIN and len(self.items) > 1
+
+    @property
+    def parts(self):
+        """What a launch takes: :attr:`runs` on the thread pool (one run per thread, so that the
+        threads get equal work where items differ in size), or no runs (in order, on the calling
+        thread) unless :attr:`parallel`."""
+        return self.runs if self.parallel else _NO_RUNS
+
+
+_NO_RUNS = np.zeros(0, dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=512)
@@ -166,7 +181,18 @@ def layout(sizes):
     """The :class:`Layout` of arrays of lengths ``sizes`` (a tuple of ints), cached."""
     items = [(i, lo, min(n, lo + CHUNK)) for i, n in enumerate(sizes) for lo in range(0, n, CHUNK)]
     items = np.array(items, dtype=np.int64).reshape(-1, 3)
-    return Layout(np.array(sizes, dtype=np.int64), items, sum(sizes))
+    total = sum(sizes)
+    return Layout(np.array(sizes, dtype=np.int64), items, total, _runs(items, numba.config.NUMBA_NUM_THREADS))
+
+
+def _runs(items, threads):
+    """Boundaries cutting ``items`` into ``threads`` runs in order, run ``q`` ending at the first item
+    whose end reaches ``(q + 1) / threads`` of all entries (so each run is within one item of its share)."""
+    threads = max(1, threads)
+    ends = np.cumsum(items[:, 2] - items[:, 1])
+    total = ends[-1] if len(ends) else 0
+    cuts = np.searchsorted(ends, [total * q / threads for q in range(1, threads)], side="left") + 1
+    return np.concatenate([[0], np.minimum(cuts, len(items)), [len(items)]]).astype(np.int64)
 
 
 def _check(name, x):
@@ -287,7 +313,7 @@ def c_sums_many(a):
     """
     lay = _roles(a, 1)
     out = _out(lay)
-    _norm_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.dtype), out)
+    _norm_kernel(a.address, lay.sizes, lay.items, lay.parts, _like(a.dtype), out)
     return _fold(out, lay.items, len(lay.sizes))[:, :3]
 
 
@@ -302,7 +328,7 @@ def finite_many(a):
     lay = _roles(a, 2)
     out = _out(lay)
     big = np.array([np.finfo(a.dtype).max], dtype=a.dtype)
-    _finite_kernel(a.address, lay.sizes, lay.items, lay.parallel, big, out)
+    _finite_kernel(a.address, lay.sizes, lay.items, lay.parts, big, out)
     return _fold(out, lay.items, len(lay.sizes))[:, :2].astype(np.int64)
 
 
@@ -321,7 +347,7 @@ def momentum_sums_many(a, beta1, threshold=0.0, *, rounded=False, counts=True):
     b1 = _per_array(beta1, count)
     consts = _columns(a.dtype, b1, 1.0 - b1, _threshold(a.dtype, _per_array(threshold, count)))
     out = _out(lay)
-    _sums_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), a.address.shape[1] > 2, b1,
+    _sums_kernel(a.address, lay.sizes, lay.items, lay.parts, _like(a.z_dtype), a.address.shape[1] > 2, b1,
                  consts, bool(rounded), bool(counts), out)
     return _fold(out, lay.items, count)
 
@@ -346,7 +372,7 @@ def lion_update_many(a, beta1, beta2, lr, weight_decay, threshold=None):
     consts = _columns(a.dtype, b1, 1.0 - b1, b2, 1.0 - b2, -lr, 1.0 - lr * wd, 1.0,
                       0.0 if threshold is None else _threshold(a.dtype, _per_array(threshold, count)))
     out = np.zeros((lay.items.shape[0], 3))
-    _lion_kernel(a.address, lay.sizes, lay.items, lay.parallel, consts, threshold is not None, out)
+    _lion_kernel(a.address, lay.sizes, lay.items, lay.parts, consts, threshold is not None, out)
     if threshold is not None:
         return _fold(out, lay.items, count)[:, :3].astype(np.int64)
     return None
@@ -412,11 +438,11 @@ class LionStep:
         self._address[:, 2] = grads
         lay = self._layout
         if self._telemetry:  # two kernels: a first step compiles only the one it runs
-            written = _lion_telemetry_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._beta1,
+            written = _lion_telemetry_kernel(self._address, lay.sizes, lay.items, lay.parts, self._beta1,
                                              self._sums_consts, self._consts, self._big, self._groups,
                                              self._fraction, self._out, self._rows)
         else:
-            written = _lion_checked_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._consts,
+            written = _lion_checked_kernel(self._address, lay.sizes, lay.items, lay.parts, self._consts,
                                            self._big, self._out, self._rows)
         return bool(written), self._rows.copy()
 
@@ -457,7 +483,7 @@ class EnimStep:
         self._sums_consts[:, 2] = 0.0 if threshold is None else _threshold(
             self._dtype, _per_array(threshold, len(lay.sizes)))
         self._out[:] = 0.0
-        _sums_kernel(self._sums_address, lay.sizes, lay.items, lay.parallel, self._like, True, self._beta1,
+        _sums_kernel(self._sums_address, lay.sizes, lay.items, lay.parts, self._like, True, self._beta1,
                      self._sums_consts, False, threshold is not None, self._out)
         return _fold(self._out, lay.items, len(lay.sizes))
 
@@ -470,7 +496,7 @@ class EnimStep:
         self._coef[:, 2] = beta
         draw = next_key is not None
         k0, k1 = _key(next_key if draw else (0, 0))
-        _update_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._like, self._coef, self._consts,
+        _update_kernel(self._address, lay.sizes, lay.items, lay.parts, self._like, self._coef, self._consts,
                        draw, k0, k1, self._samples)
 
     def step(self, grads, angle, next_key):
@@ -493,7 +519,7 @@ class EnimStep:
         self._sums_consts[:, 2] = 0.0
         self._turn[0], self._turn[1] = math.cos(angle), math.sin(angle)
         k0, k1 = _key(next_key)
-        return int(_enim_step_kernel(self._sums_address, self._address, lay.sizes, lay.items, lay.parallel,
+        return int(_enim_step_kernel(self._sums_address, self._address, lay.sizes, lay.items, lay.parts,
                                      self._like, self._beta1, self._sums_consts, self._coef, self._consts,
                                      self._turn, k0, k1, self._samples, self._out, self._rows))
 
@@ -513,7 +539,7 @@ def enim_draw_many(a, beta1, key, samples=None, threshold=None):
     b1 = _per_array(beta1, count)
     consts = _columns(a.dtype, b1, _threshold(a.dtype, _per_array(0.0 if threshold is None else threshold, count)))
     out = _out(lay)
-    _draw_kernel(a.address, lay.sizes, lay.items, lay.parallel, _like(a.z_dtype), k0, k1, _samples(samples, count),
+    _draw_kernel(a.address, lay.sizes, lay.items, lay.parts, _like(a.z_dtype), k0, k1, _samples(samples, count),
                  b1, consts, threshold is not None, out)
     return _fold(out, lay.items, count)
 
@@ -549,7 +575,7 @@ class NormalsFill:
         """Fill every array with the normals of ``key`` (two integers in ``[0, 2**32)``)."""
         lay = self._layout
         k0, k1 = _key(key)
-        _normals_kernel(self._address, lay.sizes, lay.items, lay.parallel, self._like, k0, k1, self._samples,
+        _normals_kernel(self._address, lay.sizes, lay.items, lay.parts, self._like, k0, k1, self._samples,
                         self._starts)
 
 

@@ -5,8 +5,10 @@ Python functions that call them; this module holds the loops themselves.  A
 launch (``_*_kernel``) takes arrays by address (``address[i, role]``, read
 through :func:`_view`), their lengths and the work items of a
 :class:`~lni_geometry.optim_kernels.Layout`, and runs one chunk per item:
-``parallel`` picks ``prange`` or an ordered loop on the calling thread (the
-same chunks, the same rows of ``out``).  Chunks are processed tile by tile
+``parts`` (:attr:`~lni_geometry.optim_kernels.Layout.parts`: runs of items
+of about equal entries, one per thread) spreads the items over the thread
+pool with ``prange``, run by run; without parts the items run in order on
+the calling thread (the same chunks, the same rows of ``out`` either way).  Chunks are processed tile by tile
 (:data:`TILE` entries) over slices, so that loop indices start at 0 (the
 compiler then drops negative-index checks and vectorises).
 """
@@ -492,10 +494,11 @@ def _norm_item(address, sizes, items, k, like, out):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _norm_kernel(address, sizes, items, parallel, like, out):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _norm_item(address, sizes, items, k, like, out)
+def _norm_kernel(address, sizes, items, parts, like, out):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _norm_item(address, sizes, items, k, like, out)
     else:
         for k in range(items.shape[0]):
             _norm_item(address, sizes, items, k, like, out)
@@ -509,10 +512,11 @@ def _finite_item(address, sizes, items, k, big, out):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _finite_kernel(address, sizes, items, parallel, big, out):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _finite_item(address, sizes, items, k, big, out)
+def _finite_kernel(address, sizes, items, parts, big, out):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _finite_item(address, sizes, items, k, big, out)
     else:
         for k in range(items.shape[0]):
             _finite_item(address, sizes, items, k, big, out)
@@ -527,10 +531,11 @@ def _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, c
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _sums_kernel(address, sizes, items, parallel, zlike, has_z, beta1, consts, rounded, counts, out):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
+def _sums_kernel(address, sizes, items, parts, zlike, has_z, beta1, consts, rounded, counts, out):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
     else:
         for k in range(items.shape[0]):
             _sums_item(address, sizes, items, k, zlike, has_z, beta1, consts, rounded, counts, out)
@@ -545,10 +550,11 @@ def _lion_item(address, sizes, items, k, consts, count, out):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _lion_kernel(address, sizes, items, parallel, consts, count, out):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts, count, out)
+def _lion_kernel(address, sizes, items, parts, consts, count, out):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _lion_item(address, sizes, items, k, consts, count, out)
     else:
         for k in range(items.shape[0]):
             _lion_item(address, sizes, items, k, consts, count, out)
@@ -563,10 +569,11 @@ def _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, 
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _draw_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, beta1, consts, counts, out):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
+def _draw_kernel(address, sizes, items, parts, zlike, k0, k1, samples, beta1, consts, counts, out):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
     else:
         for k in range(items.shape[0]):
             _draw_item(address, sizes, items, k, zlike, k0, k1, samples, beta1, consts, counts, out)
@@ -582,17 +589,18 @@ def _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, sa
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _update_kernel(address, sizes, items, parallel, zlike, coef, consts, draw, k0, k1, samples):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
+def _update_kernel(address, sizes, items, parts, zlike, coef, consts, draw, k0, k1, samples):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
     else:
         for k in range(items.shape[0]):
             _update_item(address, sizes, items, k, zlike, coef, consts, draw, k0, k1, samples)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _enim_step_kernel(sums_address, address, sizes, items, parallel, zlike, beta1, sums_consts, coef, consts, turn,
+def _enim_step_kernel(sums_address, address, sizes, items, parts, zlike, beta1, sums_consts, coef, consts, turn,
                       k0, k1, samples, out, rows):
     """Enim's whole step with one turn of every entry in one launch
     (:meth:`~lni_geometry.optim_kernels.EnimStep.step`): the first pass
@@ -610,9 +618,10 @@ def _enim_step_kernel(sums_address, address, sizes, items, parallel, zlike, beta
     """
     out[:] = 0.0
     rows[:] = 0.0
-    if parallel:
-        for k in prange(items.shape[0]):
-            _sums_item(sums_address, sizes, items, k, zlike, True, beta1, sums_consts, False, False, out)
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _sums_item(sums_address, sizes, items, k, zlike, True, beta1, sums_consts, False, False, out)
     else:
         for k in range(items.shape[0]):
             _sums_item(sums_address, sizes, items, k, zlike, True, beta1, sums_consts, False, False, out)
@@ -632,9 +641,10 @@ def _enim_step_kernel(sums_address, address, sizes, items, parallel, zlike, beta
         return 2
     coef[:, 1] = alpha
     coef[:, 2] = beta
-    if parallel:
-        for k in prange(items.shape[0]):
-            _update_item(address, sizes, items, k, zlike, coef, consts, True, k0, k1, samples)
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _update_item(address, sizes, items, k, zlike, coef, consts, True, k0, k1, samples)
     else:
         for k in range(items.shape[0]):
             _update_item(address, sizes, items, k, zlike, coef, consts, True, k0, k1, samples)
@@ -648,10 +658,11 @@ def _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _normals_kernel(address, sizes, items, parallel, zlike, k0, k1, samples, starts):
-    if parallel:
-        for k in prange(items.shape[0]):
-            _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)
+def _normals_kernel(address, sizes, items, parts, zlike, k0, k1, samples, starts):
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)
     else:
         for k in range(items.shape[0]):
             _normals_item(address, sizes, items, k, zlike, k0, k1, samples, starts)
@@ -680,7 +691,7 @@ def _revived_thresholds(rows, sizes, groups, fraction, consts, big):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _lion_checked_kernel(address, sizes, items, parallel, consts, big, out, rows):
+def _lion_checked_kernel(address, sizes, items, parts, consts, big, out, rows):
     """Lion's whole step in one launch (:class:`~lni_geometry.optim_kernels.LionStep` without
     telemetry): the non-finite counts of ``m`` and ``g`` (:func:`_finite_kernel`, reading
     ``address`` columns 1 and 2 of ``p, m, g``) folded into ``rows`` (both zeroed first); then,
@@ -688,9 +699,10 @@ def _lion_checked_kernel(address, sizes, items, parallel, consts, big, out, rows
     first = address[:, 1:]
     out[:] = 0.0
     rows[:] = 0.0
-    if parallel:
-        for k in prange(items.shape[0]):
-            _finite_item(first, sizes, items, k, big, out)
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _finite_item(first, sizes, items, k, big, out)
     else:
         for k in range(items.shape[0]):
             _finite_item(first, sizes, items, k, big, out)
@@ -698,9 +710,10 @@ def _lion_checked_kernel(address, sizes, items, parallel, consts, big, out, rows
     for i in range(sizes.shape[0]):
         if rows[i, 0] + rows[i, 1] > 0:
             return False
-    if parallel:
-        for k in prange(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts, False, out)
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _lion_item(address, sizes, items, k, consts, False, out)
     else:
         for k in range(items.shape[0]):
             _lion_item(address, sizes, items, k, consts, False, out)
@@ -708,7 +721,7 @@ def _lion_checked_kernel(address, sizes, items, parallel, consts, big, out, rows
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _lion_telemetry_kernel(address, sizes, items, parallel, beta1, sums_consts, consts, big, groups, fraction,
+def _lion_telemetry_kernel(address, sizes, items, parts, beta1, sums_consts, consts, big, groups, fraction,
                            out, rows):
     """Lion's whole step with its telemetry in one launch (:class:`~lni_geometry.optim_kernels.LionStep`).
 
@@ -723,9 +736,10 @@ def _lion_telemetry_kernel(address, sizes, items, parallel, beta1, sums_consts, 
     first = address[:, 1:]
     out[:] = 0.0
     rows[:] = 0.0
-    if parallel:
-        for k in prange(items.shape[0]):
-            _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
     else:
         for k in range(items.shape[0]):
             _sums_item(first, sizes, items, k, consts, True, beta1, sums_consts, True, False, out)
@@ -734,9 +748,10 @@ def _lion_telemetry_kernel(address, sizes, items, parallel, beta1, sums_consts, 
         if not np.isfinite(rows[i, 0]):
             return False
     _revived_thresholds(rows, sizes, groups, fraction, consts, big)
-    if parallel:
-        for k in prange(items.shape[0]):
-            _lion_item(address, sizes, items, k, consts, True, out)
+    if parts.shape[0] > 0:
+        for q in prange(parts.shape[0] - 1):
+            for k in range(parts[q], parts[q + 1]):
+                _lion_item(address, sizes, items, k, consts, True, out)
     else:
         for k in range(items.shape[0]):
             _lion_item(address, sizes, items, k, consts, True, out)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
+import numba
 from numba import njit
 
 from lni_geometry import optim_kernels as ok
@@ -658,3 +659,22 @@ def test_enim_step_in_one_launch_is_the_sums_the_coefficients_and_the_update(par
     single = [np.ones(1, np.float32) for _ in range(4)]
     lone = ok.EnimStep(ok.arrays_of(p=single[0], m=single[1], g=single[2], z=single[3]), 0.8, 0.99, 0.1, 0.0)
     assert lone.step(np.array([single[2].ctypes.data]), 0.65, (1, 1)) == 2 and single[0][0] == 1.0
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7, 16])
+def test_runs_give_each_thread_its_share_of_the_entries_within_one_item(threads):
+    """Items of very different sizes (a ResNet-18's 62 tensors cut into chunks, tiny tensors
+    between big ones): the runs cover the items in order, each within one chunk of total/threads
+    entries, where cutting by the count of items is off by up to 9% on two threads."""
+    from lni_geometry.bench.torch import resnet18_shapes
+
+    lay = ok.layout(tuple(math.prod(s) for s in resnet18_shapes()))
+    runs = ok._runs(lay.items, threads)
+    entries = lay.items[:, 2] - lay.items[:, 1]
+    assert runs[0] == 0 and runs[-1] == len(lay.items) and len(runs) == threads + 1 and np.all(np.diff(runs) >= 0)
+    shares = np.array([entries[a:b].sum() for a, b in zip(runs[:-1], runs[1:])])
+    assert shares.sum() == lay.total and np.all(np.abs(shares - lay.total / threads) <= ok.CHUNK)
+    assert np.array_equal(lay.runs, ok._runs(lay.items, numba.config.NUMBA_NUM_THREADS))
+    half = (len(entries) + 1) // 2  # prange's own cut of the items into two: by count
+    assert abs(entries[:half].sum() - lay.total / 2) > 10 * ok.CHUNK
+    assert len(ok._runs(ok.layout((0,)).items, threads)) == threads + 1
