@@ -152,7 +152,8 @@ class Layout(NamedTuple):
     of every array, in array then chunk order; ``total``: the entries of all;
     ``runs``: boundaries ``0 = b_0 <= b_1 <= ... <= b_T = len(items)`` cutting
     the items into ``T`` runs of about ``total / T`` entries each (:func:`_runs`;
-    ``T`` the size of numba's thread pool).
+    ``T`` the size of numba's thread pool, ``NUMBA_NUM_THREADS``: with fewer
+    threads set by ``numba.set_num_threads``, a thread takes several runs).
     """
 
     sizes: np.ndarray
@@ -167,9 +168,9 @@ class Layout(NamedTuple):
 
     @property
     def parts(self):
-        """What a launch takes: :attr:`runs` on the thread pool (one run per thread, so that the
-        threads get equal work where items differ in size), or no runs (in order, on the calling
-        thread) unless :attr:`parallel`."""
+        """What a launch takes: :attr:`runs` on the thread pool (one run per thread of the pool, so
+        that the threads get equal work where items differ in size), or no runs (in order, on the
+        calling thread) unless :attr:`parallel`."""
         return self.runs if self.parallel else _NO_RUNS
 
 

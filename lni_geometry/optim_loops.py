@@ -424,8 +424,9 @@ def _enim_draw_chunk(k0, k1, sample, z, m, g, beta1, b1, threshold, counts, lo, 
 
 @njit(inline="always", error_model="numpy")
 def _prefetch_tile(p, m, g, z, t0, hi):
-    """Prefetch hints for entries t0..min(t0 + TILE, hi) - 1 of ``p, m, g, z``, one per cache line of 64 bytes."""
-    step = max(1, 64 // p.itemsize)
+    """Prefetch hints for entries t0..min(t0 + TILE, hi) - 1 of ``p, m, g, z``: at least one per cache line
+    of 64 bytes of each (``z`` may be wider than the others)."""
+    step = max(1, 64 // max(p.itemsize, z.itemsize))
     for j in range(t0, min(t0 + TILE, hi), step):
         _prefetch(p, j)
         _prefetch(m, j)

@@ -740,7 +740,11 @@ def _count_one_launch_steps(monkeypatch):
 
     statuses = []
     step = optim_kernels.EnimStep.step
-    monkeypatch.setattr(optim_kernels.EnimStep, "step", lambda self, *a: statuses.append(step(self, *a)) or statuses[-1])
+    def counted(self, *args):
+        statuses.append(step(self, *args))
+        return statuses[-1]
+
+    monkeypatch.setattr(optim_kernels.EnimStep, "step", counted)
     return statuses
 
 
@@ -761,7 +765,8 @@ def test_enim_steps_in_one_launch_with_the_numbers_of_its_two_passes(monkeypatch
         g_rng = np.random.default_rng(9)
         for _ in range(5):
             for p in ps:
-                p.grad = torch.tensor((g_rng.standard_normal(p.shape) * (g_rng.random(p.shape) < 0.9)).astype(np.float32))
+                g = g_rng.standard_normal(p.shape) * (g_rng.random(p.shape) < 0.9)
+                p.grad = torch.tensor(g.astype(np.float32))
             opt.step()
         runs.append([*ps, *(opt.state[p]["exp_avg"] for p in ps)])
         assert statuses == [0] * 4
@@ -788,18 +793,52 @@ def test_enim_in_one_launch_draws_again_when_the_gaussian_is_parallel_to_c(monke
     keys = [tuple(torch.randint(0, 2**32, (2,), generator=gen, dtype=torch.int64).tolist()) for _ in range(2)]
     z = np.empty(30)
     optim_kernels.fill_normals(z, keys[1], sample=0)
-    p = torch.nn.Parameter(torch.zeros(30, dtype=F64))
+    p, twin = (torch.nn.Parameter(torch.zeros(30, dtype=F64)) for _ in range(2))
     opt = Enim([p], lr=1.0, betas=(0.0, 0.0), angle=0.4, seed=0)
-    p.grad = torch.linspace(-1, 1, 30, dtype=F64)
-    opt.step()
+    two_launches = Enim([twin], lr=1.0, betas=(0.0, 0.0), angle=0.4, seed=0, telemetry=True)
+    for x, o in ((p, opt), (twin, two_launches)):
+        x.grad = torch.linspace(-1, 1, 30, dtype=F64)
+        o.step()
     passes = []
     first_pass = opt._first_pass
     opt._first_pass = lambda st, threshold, fresh=False: passes.append(fresh) or first_pass(st, threshold, fresh)
     before = p.detach().clone()
-    p.grad = torch.from_numpy(z)
+    p.grad, twin.grad = torch.from_numpy(z), torch.from_numpy(z.copy())
     opt.step()
+    two_launches.step()
     assert statuses == [2] and passes == [False, True]
     assert abs(_angle((before - p.detach()).numpy(), p.grad.numpy()) - 0.4) < 1e-12
+    # the launch's key given back: the slower road draws the keys the two launches draw
+    assert torch.equal(p, twin) and torch.equal(opt.state[p]["exp_avg"], two_launches.state[twin]["exp_avg"])
+    assert torch.equal(opt._gen().get_state(), two_launches._gen().get_state())
+    assert opt._pending.key == two_launches._pending.key
+
+
+def test_an_interrupted_one_launch_step_changes_nothing(monkeypatch):
+    """A KeyboardInterrupt inside the launch (as during its first compilation): the generator, the
+    draw ahead, the weights and momenta stay; the next step is the step of an Enim never
+    interrupted."""
+    from lni_geometry import optim_kernels
+
+    ps = [torch.nn.Parameter(torch.ones(40)) for _ in range(2)]
+    opt, calm = Enim([ps[0]], angle=0.5, seed=3), Enim([ps[1]], angle=0.5, seed=3)
+    for p, o in zip(ps, (opt, calm)):
+        p.grad = torch.linspace(-1, 2, 40)
+        o.step()
+    state, pending = opt._gen().get_state(), opt._pending
+    step = optim_kernels.EnimStep.step
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optim_kernels.EnimStep, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        opt.step()
+    assert torch.equal(opt._gen().get_state(), state) and opt._pending == pending and opt.steps == 1
+    monkeypatch.setattr(optim_kernels.EnimStep, "step", step)
+    for o in (opt, calm):
+        o.step()
+    assert torch.equal(ps[0], ps[1]) and torch.equal(opt._gen().get_state(), calm._gen().get_state())
 
 
 def test_enim_zero_c_applies_weight_decay_only():

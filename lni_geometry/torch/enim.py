@@ -106,9 +106,10 @@ class Enim(SignOptimizer):
     Lion's kernel does and draws the next step's ``z`` into the buffer while
     each tile is in cache (its key is saved in ``state_dict()``); the first
     step draws its ``z`` in the first pass.  With a float angle, the default
-    scope and no telemetry, both passes and the coefficients between them are
-    one launch (:meth:`optim_kernels.EnimStep.step`: the same numbers, the
-    sums added exactly as :func:`math.fsum` adds them).
+    scope and ``foreach``, and no telemetry, both passes and the coefficients
+    between them are one launch from the second step on
+    (:meth:`optim_kernels.EnimStep.step`: the same numbers, the sums added
+    exactly as :func:`math.fsum` adds them).
     Elsewhere (a GPU, shards under ``torch.distributed``, other dtypes)
     :meth:`_fill` draws ``z`` (the same numbers, from the key the previous
     update drew), then torch's operations or the kernels step, one tensor at
@@ -489,7 +490,12 @@ class Enim(SignOptimizer):
         generator = self._gen().get_state()
         pending = self._pending
         if self._in_one_launch(st, pending):
-            if self._step_in_one_launch(st):
+            try:
+                stepped = self._step_in_one_launch(st)
+            except BaseException:  # nothing was written: the generator goes back
+                self._gen().set_state(generator)
+                raise
+            if stepped:
                 self.steps += 1
                 return loss
             self._gen().set_state(generator)  # refused in the launch: the slower road finds why
@@ -507,9 +513,11 @@ class Enim(SignOptimizer):
         return loss
 
     def _in_one_launch(self, st, pending):
-        """Whether the kernels make the whole step in one launch: one turn by a float angle of
-        every entry (``scope="model"``), no telemetry, every entry fused and its ``z`` drawn
-        ahead into the buffer by the last update."""
+        """Whether the kernels may make the whole step in one launch: one turn by a float angle of
+        every entry (``scope="model"``), no telemetry, ``foreach=None``, every entry fused (one
+        process, the CPU, one dtype) and its ``z`` drawn ahead into the buffer by the last update
+        (from the second step, and again from the second after a change of the tensors, a
+        ``load_state_dict`` or a copy)."""
         return (isinstance(self.angle, float) and self.scope == "model" and not self.telemetry_enabled
                 and pending is not None and pending.filled and self._fused_draws(st)
                 and pending.layout == self._layout(st))
@@ -518,9 +526,11 @@ class Enim(SignOptimizer):
         """The step in one launch (:meth:`optim_kernels.EnimStep.step`: the first pass, the
         coefficients, the update drawing the next ``z``): the numbers of :meth:`_plan` and
         :meth:`_update`.  Returns whether it stepped; if not (a non-finite ``c``, a ``z``
-        almost parallel to ``c``), nothing was written but the generator's state."""
+        almost parallel to ``c``, an overflow of the sums, fewer than two entries), nothing
+        was written but the generator's state."""
+        launch = self._launch(st)
         next_key = self._draw_key()
-        if self._launch(st).step(st.grad_addresses(), self.angle, next_key) != 0:
+        if launch.step(st.grad_addresses(), self.angle, next_key) != 0:
             return False
         mark_written(st.written(st.everything()))
         self._pending = PendingDraw(next_key, self._layout(st), True)
