@@ -903,7 +903,7 @@ def warm_up(dtypes=(np.float32, np.float64)):
         enim_draw(z, m, g, 0.9, (0, 0), 0, threshold=0.1)
         enim_update(p, m, g, z, 0.9, 0.99, 0.0, 0.0, 0.1, 0.0, next_key=(0, 0))
         fill_normals(z, (0, 0))
-        EnimStep(arrays_of(p=p, m=m, g=g, z=z), 0.9, 0.99, 0.1, 0.0).step(arrays_of(g=g).address[:, 0], 0.5, (0, 0))
+        EnimStep(arrays_of(p=p, m=m, g=g, z=z), 0.9, 0.99, 0.1, 0.0).step(np.array([g.ctypes.data]), 0.5, (0, 0))
         launches += 11
     normal_sums(3, (0, 0))
     exact_sum(np.zeros(3))

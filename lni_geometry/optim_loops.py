@@ -8,9 +8,10 @@ through :func:`_view`), their lengths and the work items of a
 ``parts`` (:attr:`~lni_geometry.optim_kernels.Layout.parts`: runs of items
 of about equal entries, one per thread) spreads the items over the thread
 pool with ``prange``, run by run; without parts the items run in order on
-the calling thread (the same chunks, the same rows of ``out`` either way).  Chunks are processed tile by tile
-(:data:`TILE` entries) over slices, so that loop indices start at 0 (the
-compiler then drops negative-index checks and vectorises).
+the calling thread (the same chunks, the same rows of ``out`` either way).
+Chunks are processed tile by tile (:data:`TILE` entries) over slices, so
+that loop indices start at 0 (the compiler then drops negative-index checks
+and vectorises).
 """
 
 from __future__ import annotations

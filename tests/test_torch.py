@@ -740,6 +740,7 @@ def _count_one_launch_steps(monkeypatch):
 
     statuses = []
     step = optim_kernels.EnimStep.step
+
     def counted(self, *args):
         statuses.append(step(self, *args))
         return statuses[-1]

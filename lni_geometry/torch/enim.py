@@ -532,9 +532,14 @@ class Enim(SignOptimizer):
         next_key = self._draw_key()
         if launch.step(st.grad_addresses(), self.angle, next_key) != 0:
             return False
+        self._wrote_every_entry(st, next_key)
+        return True
+
+    def _wrote_every_entry(self, st, next_key):
+        """After a launch that stepped every entry and drew the next ``z`` from ``next_key``: the
+        tensors it wrote marked (:func:`mark_written`), the draw ahead kept for the next step."""
         mark_written(st.written(st.everything()))
         self._pending = PendingDraw(next_key, self._layout(st), True)
-        return True
 
     def _plan(self, st):
         """Pass 1 and what follows from it: the sums (over the ranks when sharded), the checks, the
@@ -608,8 +613,7 @@ class Enim(SignOptimizer):
         if ahead:  # every entry in the kernels' one launch, prepared once per layout and settings
             next_key = self._draw_key()
             self._launch(st).update(st.grad_addresses(), alpha, beta, next_key)
-            mark_written(st.written(st.everything()))
-            self._pending = PendingDraw(next_key, self._layout(st), True)
+            self._wrote_every_entry(st, next_key)
             return
         hyper = (st.beta1, st.beta2, alpha, beta, st.lr, st.weight_decay)
         fused = st.fused if self.foreach is None else {}
